@@ -1,0 +1,684 @@
+//! Arrow column builders that serde drives directly from the JSON text.
+//!
+//! Each column kind implements [`Column`]: the JSON parser calls back into it with the value it
+//! reads (a string, a number, an object…) and the column appends it straight into its Arrow
+//! buffers. No intermediate `serde_json::Value` is built. A value whose JSON type does not fit
+//! the column is handed to [`Rescue`] (so nothing is lost) and the column gets a null.
+//!
+//! Structs are declared with [`json_struct!`], which generates the builder, its Arrow fields and
+//! the key dispatch from one table of `"jsonName" => field: Kind` lines.
+
+use std::sync::Arc;
+
+use arrow::array::NullBufferBuilder;
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListArray, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::datatypes::{DataType, Field, TimeUnit};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::rescue::Rescue;
+
+/// A column that appends JSON values into an Arrow builder.
+///
+/// The `visit_*` methods are called by the parser for the JSON type it reads. Their defaults
+/// rescue the value as a type mismatch and append a null; a kind overrides the ones it accepts.
+pub trait Column: Default {
+    /// The Arrow type of the finished array.
+    fn data_type() -> DataType;
+
+    /// Appends a null (the field is absent or `null`).
+    fn append_null(&mut self);
+
+    /// Finishes the rows appended so far into an array and starts anew.
+    fn finish(&mut self) -> ArrayRef;
+
+    /// Appends the next JSON value read by `de`.
+    fn append_json<'de, D: Deserializer<'de>>(
+        &mut self,
+        de: D,
+        rescue: &mut Rescue,
+    ) -> Result<(), D::Error> {
+        de.deserialize_any(Visit {
+            column: self,
+            rescue,
+        })
+    }
+
+    fn visit_str<E: de::Error>(&mut self, v: &str, rescue: &mut Rescue) -> Result<(), E> {
+        self.mismatch(json_text(&v), rescue)
+    }
+    fn visit_bool<E: de::Error>(&mut self, v: bool, rescue: &mut Rescue) -> Result<(), E> {
+        self.mismatch(v.to_string(), rescue)
+    }
+    fn visit_i64<E: de::Error>(&mut self, v: i64, rescue: &mut Rescue) -> Result<(), E> {
+        self.mismatch(v.to_string(), rescue)
+    }
+    fn visit_u64<E: de::Error>(&mut self, v: u64, rescue: &mut Rescue) -> Result<(), E> {
+        self.mismatch(v.to_string(), rescue)
+    }
+    fn visit_f64<E: de::Error>(&mut self, v: f64, rescue: &mut Rescue) -> Result<(), E> {
+        self.mismatch(json_text(&v), rescue)
+    }
+    fn visit_map<'de, A: MapAccess<'de>>(
+        &mut self,
+        map: A,
+        rescue: &mut Rescue,
+    ) -> Result<(), A::Error> {
+        let value: serde_json::Value =
+            serde::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        self.mismatch(json_text(&value), rescue)
+    }
+    fn visit_seq<'de, A: SeqAccess<'de>>(
+        &mut self,
+        seq: A,
+        rescue: &mut Rescue,
+    ) -> Result<(), A::Error> {
+        let value: serde_json::Value =
+            serde::Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        self.mismatch(json_text(&value), rescue)
+    }
+
+    /// Keeps a value that does not fit this column and appends a null instead.
+    fn mismatch<E: de::Error>(&mut self, json: String, rescue: &mut Rescue) -> Result<(), E> {
+        rescue.keep_here(json);
+        self.append_null();
+        Ok(())
+    }
+}
+
+/// Serializes a value that is known to serialize.
+fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    // Non-finite floats cannot come from JSON text, so this cannot fail on parsed input.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// Adapts a [`Column`] to serde's [`Visitor`].
+struct Visit<'a, C> {
+    column: &'a mut C,
+    rescue: &'a mut Rescue,
+}
+
+impl<'de, C: Column> Visitor<'de> for Visit<'_, C> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.column.append_null();
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.column.append_null();
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.column.visit_str(v, self.rescue)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.column.visit_bool(v, self.rescue)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.column.visit_i64(v, self.rescue)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.column.visit_u64(v, self.rescue)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.column.visit_f64(v, self.rescue)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        self.column.visit_map(map, self.rescue)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        self.column.visit_seq(seq, self.rescue)
+    }
+}
+
+/// A [`DeserializeSeed`] that appends the value it reads into a column.
+pub(crate) struct AppendTo<'a, C> {
+    pub column: &'a mut C,
+    pub rescue: &'a mut Rescue,
+}
+
+impl<'de, C: Column> DeserializeSeed<'de> for AppendTo<'_, C> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        self.column.append_json(de, self.rescue)
+    }
+}
+
+/// A JSON string, kept as UTF-8.
+#[derive(Default)]
+pub struct Str(StringBuilder);
+
+impl Column for Str {
+    fn data_type() -> DataType {
+        DataType::Utf8
+    }
+    fn append_null(&mut self) {
+        self.0.append_null();
+    }
+    fn finish(&mut self) -> ArrayRef {
+        Arc::new(self.0.finish())
+    }
+    fn visit_str<E: de::Error>(&mut self, v: &str, _: &mut Rescue) -> Result<(), E> {
+        self.0.append_value(v);
+        Ok(())
+    }
+}
+
+/// A JSON boolean.
+#[derive(Default)]
+pub struct Bool(BooleanBuilder);
+
+impl Column for Bool {
+    fn data_type() -> DataType {
+        DataType::Boolean
+    }
+    fn append_null(&mut self) {
+        self.0.append_null();
+    }
+    fn finish(&mut self) -> ArrayRef {
+        Arc::new(self.0.finish())
+    }
+    fn visit_bool<E: de::Error>(&mut self, v: bool, _: &mut Rescue) -> Result<(), E> {
+        self.0.append_value(v);
+        Ok(())
+    }
+}
+
+/// A JSON number that is a whole number within `i64`.
+#[derive(Default)]
+pub struct I64(Int64Builder);
+
+impl Column for I64 {
+    fn data_type() -> DataType {
+        DataType::Int64
+    }
+    fn append_null(&mut self) {
+        self.0.append_null();
+    }
+    fn finish(&mut self) -> ArrayRef {
+        Arc::new(self.0.finish())
+    }
+    fn visit_i64<E: de::Error>(&mut self, v: i64, _: &mut Rescue) -> Result<(), E> {
+        self.0.append_value(v);
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(&mut self, v: u64, rescue: &mut Rescue) -> Result<(), E> {
+        match i64::try_from(v) {
+            Ok(v) => self.visit_i64(v, rescue),
+            Err(_) => self.mismatch(v.to_string(), rescue),
+        }
+    }
+}
+
+/// A JSON number, as a 64-bit float.
+#[derive(Default)]
+pub struct F64(Float64Builder);
+
+impl Column for F64 {
+    fn data_type() -> DataType {
+        DataType::Float64
+    }
+    fn append_null(&mut self) {
+        self.0.append_null();
+    }
+    fn finish(&mut self) -> ArrayRef {
+        Arc::new(self.0.finish())
+    }
+    fn visit_f64<E: de::Error>(&mut self, v: f64, _: &mut Rescue) -> Result<(), E> {
+        self.0.append_value(v);
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(&mut self, v: i64, rescue: &mut Rescue) -> Result<(), E> {
+        // Whole numbers beyond 2^53 would lose digits as f64: keep their text too.
+        if v.unsigned_abs() > (1 << 53) {
+            return self.mismatch(v.to_string(), rescue);
+        }
+        self.visit_f64(v as f64, rescue)
+    }
+    fn visit_u64<E: de::Error>(&mut self, v: u64, rescue: &mut Rescue) -> Result<(), E> {
+        if v > (1 << 53) {
+            return self.mismatch(v.to_string(), rescue);
+        }
+        self.visit_f64(v as f64, rescue)
+    }
+}
+
+/// A free-form JSON value (`requestParameters`, …) kept as its exact source text.
+#[derive(Default)]
+pub struct Json(StringBuilder);
+
+impl Column for Json {
+    fn data_type() -> DataType {
+        DataType::Utf8
+    }
+    fn append_null(&mut self) {
+        self.0.append_null();
+    }
+    fn finish(&mut self) -> ArrayRef {
+        Arc::new(self.0.finish())
+    }
+    fn append_json<'de, D: Deserializer<'de>>(
+        &mut self,
+        de: D,
+        _: &mut Rescue,
+    ) -> Result<(), D::Error> {
+        let raw: &RawValue = serde::Deserialize::deserialize(de)?;
+        match raw.get() {
+            "null" => self.0.append_null(),
+            text => self.0.append_value(text),
+        }
+        Ok(())
+    }
+}
+
+/// An RFC 3339 UTC timestamp string (`2024-04-30T22:00:00Z`), as microseconds since the epoch.
+///
+/// A string that is not such a timestamp is an error, not a rescue: the only timestamp column
+/// is `eventTime`, which every record must carry.
+#[derive(Default)]
+pub struct Timestamp {
+    builder: TimestampMicrosecondBuilder,
+    /// How many non-null values were appended (lets the record check that eventTime was set).
+    valid: usize,
+}
+
+impl Timestamp {
+    pub fn valid_count(&self) -> usize {
+        self.valid
+    }
+}
+
+impl Column for Timestamp {
+    fn data_type() -> DataType {
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+    }
+    fn append_null(&mut self) {
+        self.builder.append_null();
+    }
+    fn finish(&mut self) -> ArrayRef {
+        self.valid = 0;
+        Arc::new(self.builder.finish().with_timezone("UTC"))
+    }
+    fn visit_str<E: de::Error>(&mut self, v: &str, _: &mut Rescue) -> Result<(), E> {
+        let micros = parse_timestamp_micros(v)
+            .ok_or_else(|| E::custom(format_args!("invalid timestamp {v:?}")))?;
+        self.builder.append_value(micros);
+        self.valid += 1;
+        Ok(())
+    }
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` to microseconds since the Unix epoch.
+pub fn parse_timestamp_micros(s: &str) -> Option<i64> {
+    // The exact CloudTrail form first, without allocation; anything else via chrono.
+    let b = s.as_bytes();
+    if b.len() == 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z'
+    {
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            b[r].iter().try_fold(0u32, |acc, &c| {
+                c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+            })
+        };
+        let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+        let time = chrono::NaiveTime::from_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+        return Some(date.and_time(time).and_utc().timestamp_micros());
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_micros())
+}
+
+/// A JSON array of values of one kind.
+///
+/// An array with an element that did not fit is rescued whole (its exact text), so the typed
+/// column holds what fits and `_rescued_data` the full original.
+#[derive(Default)]
+pub struct List<C> {
+    values: C,
+    offsets: Vec<i32>,
+    validity: Validity,
+    len: i32,
+    inner_rescue: Rescue,
+}
+
+impl<C: Column> List<C> {
+    fn item_field() -> Field {
+        Field::new("element", C::data_type(), true)
+    }
+    fn push_offset(&mut self) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.offsets.push(self.len);
+    }
+}
+
+impl<C: Column> Column for List<C> {
+    fn data_type() -> DataType {
+        DataType::List(Arc::new(Self::item_field()))
+    }
+    fn append_null(&mut self) {
+        self.push_offset();
+        self.validity.append_null();
+    }
+    fn finish(&mut self) -> ArrayRef {
+        let offsets = std::mem::take(&mut self.offsets);
+        let offsets = if offsets.is_empty() { vec![0] } else { offsets };
+        self.len = 0;
+        Arc::new(ListArray::new(
+            Arc::new(Self::item_field()),
+            OffsetBuffer::new(offsets.into()),
+            self.values.finish(),
+            self.validity.finish(),
+        ))
+    }
+    fn append_json<'de, D: Deserializer<'de>>(
+        &mut self,
+        de: D,
+        rescue: &mut Rescue,
+    ) -> Result<(), D::Error> {
+        let raw: &RawValue = serde::Deserialize::deserialize(de)?;
+        let mut inner = std::mem::take(&mut self.inner_rescue);
+        let mut parser = serde_json::Deserializer::from_str(raw.get());
+        let result = parser.deserialize_any(Visit {
+            column: self,
+            rescue: &mut inner,
+        });
+        // RawValue already proved the text is valid JSON, so an error here is only a limit
+        // (nesting) that the outer parser would report the same way.
+        result.map_err(de::Error::custom)?;
+        if !inner.is_empty() {
+            inner.clear();
+            rescue.keep_here(raw.get().to_owned());
+        }
+        self.inner_rescue = inner;
+        Ok(())
+    }
+    fn visit_seq<'de, A: SeqAccess<'de>>(
+        &mut self,
+        mut seq: A,
+        rescue: &mut Rescue,
+    ) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(AppendTo {
+                column: &mut self.values,
+                rescue: &mut *rescue,
+            })?
+            .is_some()
+        {
+            self.len += 1;
+        }
+        self.push_offset();
+        self.validity.append_non_null();
+        Ok(())
+    }
+}
+
+/// Declares a struct column: its builder, Arrow fields and key dispatch.
+///
+/// ```ignore
+/// json_struct! {
+///     /// `userIdentity.sessionContext.attributes`
+///     pub struct SessionAttributes {
+///         "creationDate" => creation_date: Str,
+///         "mfaAuthenticated" => mfa_authenticated: Str,
+///     }
+/// }
+/// ```
+///
+/// Unknown keys and duplicate keys are rescued; fields absent from an object become null.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! json_struct {
+    ($(#[$meta:meta])* pub struct $name:ident { $($json:literal => $field:ident : $kind:ty),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Default)]
+        pub struct $name {
+            $(pub $field: $kind,)+
+            validity: $crate::columns::Validity,
+        }
+
+        impl $crate::columns::JsonStruct for $name {
+            fn fields() -> arrow::datatypes::Fields {
+                arrow::datatypes::Fields::from(vec![
+                    $(arrow::datatypes::Field::new($json, <$kind as $crate::columns::Column>::data_type(), true),)+
+                ])
+            }
+
+            fn append_entries<'de, A: serde::de::MapAccess<'de>>(
+                &mut self,
+                map: &mut A,
+                rescue: &mut $crate::rescue::Rescue,
+            ) -> Result<(), A::Error> {
+                #[allow(non_camel_case_types)]
+                #[derive(Clone, Copy)]
+                enum Key { $($field,)+ }
+                let mut seen: u64 = 0;
+                while let Some(key) = map.next_key_seed($crate::columns::KeyName)? {
+                    let id = match &*key {
+                        $($json => Key::$field,)+
+                        _ => {
+                            let raw: &serde_json::value::RawValue = map.next_value()?;
+                            rescue.keep_unknown(key.into_owned(), raw.get().to_owned());
+                            continue;
+                        }
+                    };
+                    let bit = 1u64 << (id as u32);
+                    if seen & bit != 0 {
+                        let raw: &serde_json::value::RawValue = map.next_value()?;
+                        rescue.keep_unknown(key.into_owned(), raw.get().to_owned());
+                        continue;
+                    }
+                    seen |= bit;
+                    match id {
+                        $(Key::$field => {
+                            rescue.enter($json);
+                            let result = map.next_value_seed($crate::columns::AppendTo { column: &mut self.$field, rescue: &mut *rescue });
+                            rescue.leave();
+                            result?;
+                        })+
+                    }
+                }
+                $(
+                    if seen & (1u64 << (Key::$field as u32)) == 0 {
+                        $crate::columns::Column::append_null(&mut self.$field);
+                    }
+                )+
+                Ok(())
+            }
+
+            fn finish_fields(&mut self) -> Vec<arrow::array::ArrayRef> {
+                vec![$($crate::columns::Column::finish(&mut self.$field),)+]
+            }
+        }
+
+        impl $crate::columns::Column for $name {
+            fn data_type() -> arrow::datatypes::DataType {
+                arrow::datatypes::DataType::Struct(<Self as $crate::columns::JsonStruct>::fields())
+            }
+            fn append_null(&mut self) {
+                $($crate::columns::Column::append_null(&mut self.$field);)+
+                self.validity.append_null();
+            }
+            fn finish(&mut self) -> arrow::array::ArrayRef {
+                let columns = $crate::columns::JsonStruct::finish_fields(self);
+                let fields = <Self as $crate::columns::JsonStruct>::fields();
+                std::sync::Arc::new(arrow::array::StructArray::new(fields, columns, self.validity.finish()))
+            }
+            fn visit_map<'de, A: serde::de::MapAccess<'de>>(
+                &mut self,
+                mut map: A,
+                rescue: &mut $crate::rescue::Rescue,
+            ) -> Result<(), A::Error> {
+                $crate::columns::JsonStruct::append_entries(self, &mut map, rescue)?;
+                self.validity.append_non_null();
+                Ok(())
+            }
+        }
+    };
+}
+
+/// Which rows of a nested column are non-null.
+pub struct Validity(NullBufferBuilder);
+
+impl Default for Validity {
+    fn default() -> Self {
+        Self(NullBufferBuilder::new(0))
+    }
+}
+
+impl Validity {
+    pub fn append_null(&mut self) {
+        self.0.append_null();
+    }
+    pub fn append_non_null(&mut self) {
+        self.0.append_non_null();
+    }
+    pub fn finish(&mut self) -> Option<NullBuffer> {
+        self.0.finish()
+    }
+}
+
+/// A JSON object with known keys, as [`json_struct!`] declares it.
+pub trait JsonStruct {
+    /// The Arrow fields, named as the JSON keys.
+    fn fields() -> arrow::datatypes::Fields;
+
+    /// Appends the entries of one JSON object to the fields (not to the struct's own validity):
+    /// unknown and duplicate keys go to `rescue`, absent fields get nulls.
+    fn append_entries<'de, A: MapAccess<'de>>(
+        &mut self,
+        map: &mut A,
+        rescue: &mut Rescue,
+    ) -> Result<(), A::Error>;
+
+    /// Finishes the fields' arrays (without the struct's own validity).
+    fn finish_fields(&mut self) -> Vec<ArrayRef>;
+}
+
+/// Reads an object key without allocating when it has no escapes.
+pub struct KeyName;
+
+impl<'de> DeserializeSeed<'de> for KeyName {
+    type Value = std::borrow::Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyName {
+    type Value = std::borrow::Cow<'de, str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+
+    #[test]
+    fn parses_cloudtrail_and_rfc3339_timestamps() {
+        assert_eq!(
+            parse_timestamp_micros("1970-01-01T00:00:01Z"),
+            Some(1_000_000)
+        );
+        assert_eq!(
+            parse_timestamp_micros("2024-04-30T22:00:00Z"),
+            Some(1_714_514_400_000_000)
+        );
+        assert_eq!(
+            parse_timestamp_micros("2024-04-30T22:00:00.5Z"),
+            Some(1_714_514_400_500_000)
+        );
+        assert_eq!(
+            parse_timestamp_micros("2024-04-30T23:00:00+01:00"),
+            Some(1_714_514_400_000_000)
+        );
+        assert_eq!(parse_timestamp_micros("2024-02-30T22:00:00Z"), None);
+        assert_eq!(parse_timestamp_micros("2024-04-30 22:00:00"), None);
+        assert_eq!(parse_timestamp_micros(""), None);
+    }
+
+    fn append<C: Column>(column: &mut C, json: &str, rescue: &mut Rescue) {
+        let mut de = serde_json::Deserializer::from_str(json);
+        column.append_json(&mut de, rescue).unwrap();
+    }
+
+    #[test]
+    fn mismatched_types_are_rescued_and_null() {
+        let mut rescue = Rescue::default();
+        let mut col = Str::default();
+        rescue.enter("f");
+        append(&mut col, r#""text""#, &mut rescue);
+        append(&mut col, "12", &mut rescue);
+        append(&mut col, r#"{"a":[1,2]}"#, &mut rescue);
+        append(&mut col, "null", &mut rescue);
+        rescue.leave();
+        let array = col.finish();
+        let strings = array.as_string::<i32>();
+        assert_eq!(strings.value(0), "text");
+        assert!(strings.is_null(1) && strings.is_null(2) && strings.is_null(3));
+        assert_eq!(rescue.take_json().unwrap(), r#"{"f":12,"f":{"a":[1,2]}}"#);
+    }
+
+    #[test]
+    fn json_column_keeps_exact_text() {
+        let mut rescue = Rescue::default();
+        let mut col = Json::default();
+        append(&mut col, r#"{"b":1.0,"a":"\u00e9"}"#, &mut rescue);
+        append(&mut col, "null", &mut rescue);
+        let array = col.finish();
+        assert_eq!(
+            array.as_string::<i32>().value(0),
+            r#"{"b":1.0,"a":"\u00e9"}"#
+        );
+        assert!(array.is_null(1));
+        assert!(rescue.is_empty());
+    }
+
+    #[test]
+    fn list_with_a_misfit_element_is_rescued_whole() {
+        let mut rescue = Rescue::default();
+        let mut col = List::<Str>::default();
+        rescue.enter("l");
+        append(&mut col, r#"["a","b"]"#, &mut rescue);
+        append(&mut col, "null", &mut rescue);
+        append(&mut col, r#"["c", 7]"#, &mut rescue);
+        rescue.leave();
+        let array = col.finish();
+        let list = array.as_list::<i32>();
+        assert_eq!(list.len(), 3);
+        assert_eq!(
+            list.value(0).as_string::<i32>().iter().collect::<Vec<_>>(),
+            [Some("a"), Some("b")]
+        );
+        assert!(list.is_null(1));
+        assert_eq!(
+            list.value(2).as_string::<i32>().iter().collect::<Vec<_>>(),
+            [Some("c"), None]
+        );
+        assert_eq!(rescue.take_json().unwrap(), r#"{"l":["c", 7]}"#);
+    }
+}

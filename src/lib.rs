@@ -1,0 +1,29 @@
+//! # cloudtrail-delta
+//!
+//! Lands AWS CloudTrail log files in Delta Lake tables: each log object (gzipped
+//! `{"Records":[…]}`) is streamed, parsed once into Arrow with a complete, typed CloudTrail
+//! schema, written as zstd Parquet partitioned by `event_date`, and appended in one commit
+//! that records the object as ingested, so that every object lands wholly, once.
+//!
+//! The pipeline, one module per stage:
+//!
+//! - [`route`]: which table an object belongs to (CloudTrail, Insights) or why it is skipped;
+//! - [`decode`]: gzip detection and framing of the document into records;
+//! - [`columns`] and [`schema`]: parsing records straight into Arrow builders;
+//!   [`rescue`] keeps whatever the schema cannot type;
+//! - [`table`]: the Delta table (creation, idempotent commits);
+//! - [`ingest`]: the stages wired together for one object;
+//! - [`source`]: identities of log objects and local listing.
+
+pub mod columns;
+pub mod decode;
+pub mod ingest;
+pub mod rescue;
+pub mod route;
+pub mod schema;
+pub mod source;
+pub mod table;
+
+pub use ingest::{IngestError, Ingester, Outcome, Report, TableUris};
+pub use schema::LogKind;
+pub use source::SourceObject;

@@ -1,0 +1,112 @@
+//! Routing a log object to its table by its key, as CloudTrail lays keys out:
+//!
+//! ```text
+//! [prefix/]AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/<file>.json.gz
+//! [prefix/]AWSLogs/<o-orgid>/<account>/CloudTrail/<region>/YYYY/MM/DD/<file>.json.gz
+//! …/CloudTrail-Insight/…   Insights events
+//! …/CloudTrail-Digest/…    integrity digests: not logs, skipped
+//! ```
+
+use crate::schema::LogKind;
+
+/// Where a log object goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Ingest(LogKind),
+    Skip(SkipReason),
+}
+
+/// Why an object is not ingested. Skipping is not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// A `CloudTrail-Digest/` file (integrity digest, not a log).
+    Digest,
+    /// A key ending in `/` (a folder marker).
+    FolderMarker,
+    /// Not a `.json.gz` or `.json` file under a `CloudTrail/` or `CloudTrail-Insight/` folder.
+    NotALog,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SkipReason::Digest => "CloudTrail digest file, not a log",
+            SkipReason::FolderMarker => "folder marker",
+            SkipReason::NotALog => "not a CloudTrail log file (.json.gz/.json under CloudTrail/ or CloudTrail-Insight/)",
+        })
+    }
+}
+
+/// Routes an object by its key (or local path).
+pub fn route(key: &str) -> Route {
+    if key.is_empty() || key.ends_with('/') {
+        return Route::Skip(SkipReason::FolderMarker);
+    }
+    // The folder nearest to the file decides (a prefix may itself contain such names).
+    let mut folders = key.rsplit('/').skip(1);
+    let kind = folders.find_map(|folder| match folder {
+        "CloudTrail" => Some(Ok(LogKind::CloudTrail)),
+        "CloudTrail-Insight" => Some(Ok(LogKind::Insights)),
+        "CloudTrail-Digest" => Some(Err(SkipReason::Digest)),
+        _ => None,
+    });
+    match kind {
+        Some(Err(reason)) => Route::Skip(reason),
+        Some(Ok(kind)) if key.ends_with(".json.gz") || key.ends_with(".json") => {
+            Route::Ingest(kind)
+        }
+        _ => Route::Skip(SkipReason::NotALog),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_both_layouts_under_any_prefix() {
+        let ct = Route::Ingest(LogKind::CloudTrail);
+        assert_eq!(
+            route("AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30/x.json.gz"),
+            ct
+        );
+        assert_eq!(
+            route("p/q/AWSLogs/o-abc123/123456789012/CloudTrail/eu-west-1/2024/04/30/x.json.gz"),
+            ct
+        );
+        assert_eq!(
+            route("/tmp/logs/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/x.json"),
+            ct
+        );
+        assert_eq!(
+            route("AWSLogs/1/CloudTrail-Insight/us-east-1/2024/04/30/x.json.gz"),
+            Route::Ingest(LogKind::Insights)
+        );
+    }
+
+    #[test]
+    fn skips_digests_folders_and_other_files() {
+        assert_eq!(
+            route("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/04/30/x.json.gz"),
+            Route::Skip(SkipReason::Digest)
+        );
+        assert_eq!(
+            route("AWSLogs/1/CloudTrail/us-east-1/"),
+            Route::Skip(SkipReason::FolderMarker)
+        );
+        assert_eq!(
+            route("AWSLogs/1/CloudTrail/us-east-1/x.txt"),
+            Route::Skip(SkipReason::NotALog)
+        );
+        assert_eq!(
+            route("AWSLogs/1/Config/us-east-1/x.json.gz"),
+            Route::Skip(SkipReason::NotALog)
+        );
+        assert_eq!(route("x.json.gz"), Route::Skip(SkipReason::NotALog));
+        // The nearest folder decides.
+        assert_eq!(
+            route("CloudTrail/AWSLogs/1/CloudTrail-Digest/r/2024/04/30/x.json.gz"),
+            Route::Skip(SkipReason::Digest)
+        );
+    }
+}

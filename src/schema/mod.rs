@@ -1,0 +1,284 @@
+//! Table schemas and the builder that turns records into Arrow record batches.
+//!
+//! Each table has the typed columns of its record kind ([`cloudtrail`], [`insights`]) followed
+//! by three columns of ours:
+//!
+//! - `_rescued_data`: JSON text of every source value the typed columns could not hold (unknown
+//!   fields, values of an unexpected type), shaped like the record; null when nothing was.
+//! - `_source_uri`: the URI of the log object the record came from (lineage).
+//! - `event_date`: the UTC date of `eventTime`, the partition column.
+
+pub mod cloudtrail;
+pub mod insights;
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Date32Array, RecordBatch, StringArray, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::de::{Deserializer, MapAccess, Visitor};
+
+use crate::columns::{JsonStruct, Timestamp};
+use crate::rescue::Rescue;
+
+/// The column holding values the schema could not type.
+pub const RESCUED_DATA: &str = "_rescued_data";
+/// The column holding the source object's URI.
+pub const SOURCE_URI: &str = "_source_uri";
+/// The partition column.
+pub const EVENT_DATE: &str = "event_date";
+
+/// Which table a log object's records belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LogKind {
+    /// Management and data events (`…/CloudTrail/…`).
+    CloudTrail,
+    /// CloudTrail Insights events (`…/CloudTrail-Insight/…`).
+    Insights,
+}
+
+impl LogKind {
+    /// The Arrow schema of this kind's table.
+    pub fn arrow_schema(self) -> SchemaRef {
+        match self {
+            LogKind::CloudTrail => table_schema::<cloudtrail::CloudTrailRecord>(),
+            LogKind::Insights => table_schema::<insights::InsightRecord>(),
+        }
+    }
+
+    /// A new, empty batch builder for this kind.
+    pub fn batch_builder(self) -> Box<dyn RecordBatchBuilder> {
+        match self {
+            LogKind::CloudTrail => {
+                Box::new(BatchBuilder::<cloudtrail::CloudTrailRecord>::default())
+            }
+            LogKind::Insights => Box::new(BatchBuilder::<insights::InsightRecord>::default()),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogKind::CloudTrail => "cloudtrail",
+            LogKind::Insights => "insights",
+        }
+    }
+}
+
+impl std::fmt::Display for LogKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The top-level fields of a record kind.
+pub trait RecordFields: JsonStruct + Default + Send {
+    /// The `eventTime` column, which every record must fill.
+    fn event_time(&self) -> &Timestamp;
+}
+
+fn table_schema<R: RecordFields>() -> SchemaRef {
+    let mut fields: Vec<Field> = R::fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(RESCUED_DATA, DataType::Utf8, true));
+    fields.push(Field::new(SOURCE_URI, DataType::Utf8, true));
+    fields.push(Field::new(EVENT_DATE, DataType::Date32, true));
+    Arc::new(Schema::new(fields))
+}
+
+/// Why one record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the record has no valid eventTime")]
+    NoEventTime,
+}
+
+/// Builds record batches from record JSON texts, one record at a time.
+pub trait RecordBatchBuilder: Send {
+    /// Parses one record (the JSON text of one element of `Records`) and appends it.
+    ///
+    /// After an error the builder holds a partial row: discard it.
+    fn append(&mut self, record: &[u8]) -> Result<(), RecordError>;
+
+    /// Rows appended since the last [`RecordBatchBuilder::finish`].
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Finishes the appended rows into a batch of the table schema, with `source_uri` as lineage.
+    fn finish(&mut self, source_uri: &str) -> RecordBatch;
+}
+
+struct BatchBuilder<R> {
+    fields: R,
+    rescued: StringBuilder,
+    rescue: Rescue,
+    rows: usize,
+    schema: SchemaRef,
+}
+
+impl<R: RecordFields> Default for BatchBuilder<R> {
+    fn default() -> Self {
+        Self {
+            fields: R::default(),
+            rescued: StringBuilder::new(),
+            rescue: Rescue::default(),
+            rows: 0,
+            schema: table_schema::<R>(),
+        }
+    }
+}
+
+/// Visits the top-level object of one record.
+struct RecordVisitor<'a, R> {
+    fields: &'a mut R,
+    rescue: &'a mut Rescue,
+}
+
+impl<'de, R: RecordFields> Visitor<'de> for RecordVisitor<'_, R> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a CloudTrail record object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.fields.append_entries(&mut map, self.rescue)
+    }
+}
+
+impl<R: RecordFields> RecordBatchBuilder for BatchBuilder<R> {
+    fn append(&mut self, record: &[u8]) -> Result<(), RecordError> {
+        let times_before = self.fields.event_time().valid_count();
+        let mut de = serde_json::Deserializer::from_slice(record);
+        de.deserialize_map(RecordVisitor {
+            fields: &mut self.fields,
+            rescue: &mut self.rescue,
+        })?;
+        de.end()?;
+        if self.fields.event_time().valid_count() == times_before {
+            return Err(RecordError::NoEventTime);
+        }
+        match self.rescue.take_json() {
+            Some(json) => self.rescued.append_value(json),
+            None => self.rescued.append_null(),
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.rows
+    }
+
+    fn finish(&mut self, source_uri: &str) -> RecordBatch {
+        let rows = std::mem::take(&mut self.rows);
+        let mut columns = self.fields.finish_fields();
+        let event_time = columns
+            .iter()
+            .zip(self.schema.fields())
+            .find(|(_, f)| f.name() == "eventTime")
+            .map(|(c, _)| c.clone())
+            .expect("every record schema has eventTime");
+        columns.push(Arc::new(self.rescued.finish()) as ArrayRef);
+        columns.push(Arc::new(StringArray::from(vec![source_uri; rows])) as ArrayRef);
+        columns.push(Arc::new(event_dates(&event_time)) as ArrayRef);
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .expect("builders produce arrays of the table schema")
+    }
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The UTC date (days since the epoch) of each timestamp.
+fn event_dates(event_time: &ArrayRef) -> Date32Array {
+    use arrow::array::AsArray;
+    let times = event_time.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    times.unary_opt(|micros| i32::try_from(micros.div_euclid(MICROS_PER_DAY)).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+
+    #[test]
+    fn schema_has_typed_columns_then_ours() {
+        let schema = LogKind::CloudTrail.arrow_schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names[..3], ["eventVersion", "userIdentity", "eventTime"]);
+        assert_eq!(
+            names[names.len() - 3..],
+            [RESCUED_DATA, SOURCE_URI, EVENT_DATE]
+        );
+        assert_eq!(
+            schema.field_with_name("eventTime").unwrap().data_type(),
+            &DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()))
+        );
+        assert_eq!(
+            schema.field_with_name("readOnly").unwrap().data_type(),
+            &DataType::Boolean
+        );
+    }
+
+    #[test]
+    fn builds_a_batch_with_rescued_data_and_dates() {
+        let mut b = LogKind::CloudTrail.batch_builder();
+        b.append(br#"{"eventTime":"2024-04-30T23:59:59Z","eventName":"A","readOnly":true}"#)
+            .unwrap();
+        b.append(
+            br#"{"eventTime":"2024-05-01T00:00:00Z","readOnly":"yes","brandNew":{"x":1},
+                     "userIdentity":{"type":"Root","futureField":[1]}}"#,
+        )
+        .unwrap();
+        let batch = b.finish("s3://b/k.json.gz");
+        assert_eq!(batch.num_rows(), 2);
+        let rescued = batch
+            .column_by_name(RESCUED_DATA)
+            .unwrap()
+            .as_string::<i32>();
+        assert!(rescued.is_null(0));
+        assert_eq!(
+            rescued.value(1),
+            r#"{"readOnly":"yes","brandNew":{"x":1},"userIdentity":{"futureField":[1]}}"#
+        );
+        let dates = batch
+            .column_by_name(EVENT_DATE)
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Date32Type>();
+        assert_eq!(dates.values().to_vec(), vec![19843, 19844]);
+        let read_only = batch.column_by_name("readOnly").unwrap().as_boolean();
+        assert!(read_only.value(0) && read_only.is_null(1));
+        assert_eq!(
+            batch
+                .column_by_name(SOURCE_URI)
+                .unwrap()
+                .as_string::<i32>()
+                .value(1),
+            "s3://b/k.json.gz"
+        );
+    }
+
+    #[test]
+    fn a_record_without_event_time_is_an_error() {
+        let mut b = LogKind::CloudTrail.batch_builder();
+        assert!(matches!(
+            b.append(br#"{"eventName":"A"}"#),
+            Err(RecordError::NoEventTime)
+        ));
+        let mut b = LogKind::CloudTrail.batch_builder();
+        assert!(matches!(
+            b.append(br#"{"eventTime":null}"#),
+            Err(RecordError::NoEventTime)
+        ));
+        let mut b = LogKind::CloudTrail.batch_builder();
+        assert!(matches!(
+            b.append(br#"{"eventTime":"yesterday"}"#),
+            Err(RecordError::Json(_))
+        ));
+        let mut b = LogKind::CloudTrail.batch_builder();
+        assert!(matches!(
+            b.append(br#"{"eventTime":"2024-04-30T23:59:59Z"} x"#),
+            Err(RecordError::Json(_))
+        ));
+    }
+}

@@ -1,0 +1,228 @@
+//! A Delta table of log records: created on first use, appended to one source object per commit.
+//!
+//! Exactly-once per source object rests on Delta transaction identifiers (`txn` actions): each
+//! commit carries `txn { appId: <the object's ingest id>, version: 1 }`. Before writing, the
+//! ingester asks the table whether that app id is already present; when two ingests of the same
+//! object race, the loser's commit fails in delta-rs' conflict checker
+//! (`ConcurrentTransaction`) and is reported as already ingested. Transaction identifiers are
+//! table state, not file names, so they survive OPTIMIZE and checkpoints.
+//!
+//! The table handle is loaded lazily (no file list is materialised), and refreshed
+//! incrementally, so the cost of an append does not grow with the number of files.
+
+use std::collections::HashMap;
+
+use deltalake::errors::DeltaTableError;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::{
+    CommitBuilder, CommitConflictError, CommitProperties, TransactionError,
+};
+use deltalake::kernel::{Action, Add, StructType, Transaction};
+use deltalake::operations::create::CreateBuilder;
+use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::RecordBatchWriter;
+use deltalake::{DeltaTable, DeltaTableBuilder};
+
+use crate::schema::{EVENT_DATE, LogKind};
+
+/// Properties every table is created with.
+///
+/// - `delta.appendOnly`: audit logs are evidence; rows are never updated or deleted
+///   (OPTIMIZE and VACUUM still work: they do not change data).
+/// - `delta.checkpointInterval`: a checkpoint every 100 commits keeps table loads fast.
+/// - `delta.dataSkippingStatsColumns`: file statistics on the columns people filter on,
+///   instead of the first 32 leaf columns (mostly `userIdentity` internals).
+pub fn table_properties(kind: LogKind) -> Vec<(&'static str, &'static str)> {
+    let stats_columns = match kind {
+        LogKind::CloudTrail => {
+            "eventTime,eventSource,eventName,awsRegion,recipientAccountId,eventID,errorCode,\
+             sourceIPAddress,readOnly,eventType,eventCategory,userIdentity.arn,\
+             userIdentity.accountId,userIdentity.type,userIdentity.principalId"
+        }
+        LogKind::Insights => {
+            "eventTime,awsRegion,recipientAccountId,eventID,eventType,sharedEventID,\
+             insightDetails.state,insightDetails.eventSource,insightDetails.eventName,\
+             insightDetails.insightType"
+        }
+    };
+    vec![
+        ("delta.appendOnly", "true"),
+        ("delta.checkpointInterval", "100"),
+        ("delta.dataSkippingStatsColumns", stats_columns),
+    ]
+}
+
+/// Parquet files of at most this size are rolled (before compression estimates settle, the
+/// actual size lands close to it).
+const TARGET_FILE_SIZE: u64 = 128 << 20;
+/// Rows per Parquet row group: bounds the writer's memory while keeping groups scan-friendly.
+const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// What a commit attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// The object's files are in the table at this version.
+    Committed { version: u64, retries: u64 },
+    /// Another ingest of the same object committed first; nothing was added.
+    AlreadyIngested,
+}
+
+/// One Delta table of one log kind.
+pub struct LogTable {
+    kind: LogKind,
+    table: DeltaTable,
+}
+
+impl LogTable {
+    /// Opens the table at `uri`, creating it (schema, partitioning, properties) if absent.
+    pub async fn open_or_create(
+        uri: &str,
+        kind: LogKind,
+        storage_options: &HashMap<String, String>,
+    ) -> Result<Self, DeltaTableError> {
+        let url = deltalake::ensure_table_uri(uri)?;
+        let mut table = DeltaTableBuilder::from_url(url)?
+            .with_storage_options(storage_options.clone())
+            .build()?;
+        if table.log_store().is_delta_table_location().await? {
+            table.load().await?;
+        } else {
+            table = Self::create(table, kind).await?;
+        }
+        let expected: StructType = kind.arrow_schema().as_ref().try_into_kernel()?;
+        let actual = table.snapshot()?.schema();
+        if actual.as_ref() != &expected {
+            return Err(DeltaTableError::Generic(format!(
+                "{uri} is a Delta table with another schema than the {kind} schema of this version"
+            )));
+        }
+        Ok(Self { kind, table })
+    }
+
+    async fn create(table: DeltaTable, kind: LogKind) -> Result<DeltaTable, DeltaTableError> {
+        let schema: StructType = kind.arrow_schema().as_ref().try_into_kernel()?;
+        let log_store = table.log_store();
+        let created = CreateBuilder::new()
+            .with_log_store(log_store.clone())
+            .with_table_name(format!("cloudtrail_{kind}"))
+            .with_comment(format!(
+                "AWS CloudTrail {kind} records, landed by cloudtrail-delta"
+            ))
+            .with_columns(schema.fields().cloned())
+            .with_partition_columns([EVENT_DATE])
+            .with_configuration(
+                table_properties(kind)
+                    .into_iter()
+                    .map(|(k, v)| (k, Some(v))),
+            )
+            .with_save_mode(SaveMode::Ignore)
+            .await;
+        match created {
+            Ok(table) => Ok(table),
+            // Another writer created it at the same moment: use theirs.
+            Err(_) => {
+                let mut table = DeltaTable::new(log_store);
+                table.load().await?;
+                Ok(table)
+            }
+        }
+    }
+
+    pub fn kind(&self) -> LogKind {
+        self.kind
+    }
+
+    /// The table's URI.
+    pub fn uri(&self) -> String {
+        self.table.table_url().to_string()
+    }
+
+    /// The version of the loaded state.
+    pub fn version(&self) -> Option<u64> {
+        self.table.version()
+    }
+
+    /// Brings the loaded state up to the newest version (reads only the new log entries).
+    pub async fn refresh(&mut self) -> Result<(), DeltaTableError> {
+        self.table.update_incremental(None).await
+    }
+
+    /// Whether an object with this ingest id is already in the table.
+    pub async fn contains(&self, ingest_id: &str) -> Result<bool, DeltaTableError> {
+        let snapshot = self.table.snapshot()?;
+        Ok(snapshot
+            .transaction_version(self.table.log_store().as_ref(), ingest_id)
+            .await?
+            .is_some())
+    }
+
+    /// A writer that streams zstd Parquet files into this table's partitions.
+    pub fn writer(&self) -> Result<RecordBatchWriter, DeltaTableError> {
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).map_err(DeltaTableError::from)?,
+            ))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_created_by(format!("cloudtrail-delta {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(RecordBatchWriter::for_table(&self.table)?
+            .with_writer_properties(properties)
+            .with_target_file_size(TARGET_FILE_SIZE))
+    }
+
+    /// Commits `adds` as one append carrying the object's ingest id.
+    pub async fn commit(
+        &mut self,
+        adds: Vec<Add>,
+        ingest_id: &str,
+        source_uri: &str,
+    ) -> Result<CommitOutcome, DeltaTableError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let properties = CommitProperties::default()
+            .with_application_transaction(Transaction::new_with_last_update(
+                ingest_id,
+                1,
+                Some(now),
+            ))
+            .with_metadata([(
+                "cloudtrail_delta.source".to_owned(),
+                serde_json::json!(source_uri),
+            )])
+            .with_max_retries(100);
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(vec![EVENT_DATE.to_owned()]),
+            predicate: None,
+        };
+        let snapshot = self.table.snapshot()?;
+        let committed = CommitBuilder::from(properties)
+            .with_actions(adds.into_iter().map(Action::Add).collect())
+            .build(Some(snapshot), self.table.log_store(), operation)
+            .await;
+        match committed {
+            Ok(done) => {
+                let version = done.version();
+                let retries = done.metrics.num_retries;
+                self.table.state = Some(done.snapshot());
+                Ok(CommitOutcome::Committed { version, retries })
+            }
+            Err(DeltaTableError::Transaction {
+                source: TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
+            }) => {
+                self.refresh().await?;
+                if self.contains(ingest_id).await? {
+                    Ok(CommitOutcome::AlreadyIngested)
+                } else {
+                    Err(DeltaTableError::Generic(format!(
+                        "commit of {source_uri} conflicted with a concurrent transaction, \
+                         but the table does not hold it"
+                    )))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
