@@ -1,0 +1,276 @@
+//! Ingest behaviour against real local Delta tables: bad input never half-lands, re-ingest and
+//! racing ingests add nothing, concurrent ingests of different objects both land, checkpoints.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Cursor, Write};
+use std::path::Path;
+
+use cloudtrail_delta::ingest::{Cause, TableUris};
+use cloudtrail_delta::{Ingester, LogKind, Outcome, SourceObject};
+use flate2::{Compression, write::GzEncoder};
+
+const KEY: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30/123456789012_CloudTrail_us-east-1_20240430T2200Z_T.json.gz";
+
+fn ingester(dir: &Path) -> Ingester {
+    let uris = TableUris {
+        cloudtrail: dir.join("ct").to_str().unwrap().to_owned(),
+        insights: dir.join("insights").to_str().unwrap().to_owned(),
+    };
+    Ingester::new(uris, HashMap::new())
+}
+
+fn object(name: &str, content: &[u8]) -> SourceObject {
+    let key = KEY.replace("_T.", &format!("_{name}."));
+    SourceObject {
+        uri: format!("s3://bucket/{key}"),
+        key,
+        fingerprint: format!("{:x}", xxhash_rust::xxh3::xxh3_64(content)),
+        size: Some(content.len() as u64),
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+fn log(records: usize, tag: &str) -> Vec<u8> {
+    let records: Vec<String> = (0..records)
+        .map(|i| {
+            format!(
+                r#"{{"eventVersion":"1.09","eventTime":"2024-04-30T22:{:02}:00Z","eventName":"E{i}","eventID":"{tag}-{i}","readOnly":true}}"#,
+                i % 60
+            )
+        })
+        .collect();
+    gzip(format!(r#"{{"Records":[{}]}}"#, records.join(",")).as_bytes())
+}
+
+async fn ingest(
+    ingester: &mut Ingester,
+    name: &str,
+    content: Vec<u8>,
+) -> Result<Outcome, cloudtrail_delta::IngestError> {
+    let object = object(name, &content);
+    ingester
+        .ingest(&object, move || Ok(Cursor::new(content)))
+        .await
+}
+
+/// Rows in the table by replaying its JSON log (adds minus removes, `numRecords` of each),
+/// independently of delta-rs' reader.
+fn rows_in_log(table: &Path) -> u64 {
+    let mut files: HashMap<String, u64> = HashMap::new();
+    let mut commits: Vec<_> = std::fs::read_dir(table.join("_delta_log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    commits.sort();
+    for commit in commits {
+        for line in std::fs::read_to_string(commit).unwrap().lines() {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(add) = action.get("add") {
+                let stats: serde_json::Value =
+                    serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
+                files.insert(
+                    add["path"].as_str().unwrap().to_owned(),
+                    stats["numRecords"].as_u64().unwrap(),
+                );
+            } else if let Some(remove) = action.get("remove") {
+                files.remove(remove["path"].as_str().unwrap());
+            }
+        }
+    }
+    files.values().sum()
+}
+
+fn version(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("ct/_delta_log"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|e| e == "json")
+        })
+        .count()
+        - 1
+}
+
+#[tokio::test]
+async fn bad_input_fails_clearly_and_lands_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ingester = ingester(dir.path());
+    assert!(matches!(
+        ingest(&mut ingester, "good", log(3, "good")).await.unwrap(),
+        Outcome::Ingested(_)
+    ));
+
+    let deep = format!(
+        r#"{{"Records":[{{"eventTime":"2024-04-30T22:00:00Z","x":{}1{}}}]}}"#,
+        "[".repeat(500),
+        "]".repeat(500)
+    );
+    let mut truncated = log(200, "t");
+    truncated.truncate(truncated.len() / 2);
+    let valid_then_bad = gzip(br#"{"Records":[{"eventTime":"2024-04-30T22:00:00Z"},{"eventTime":"2024-04-30T22:00:01Z","eventName":"#);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("corrupt-gzip", [&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0][..], b"not deflate data at all"].concat(), "decompress"),
+        ("truncated-gzip", truncated, ""),
+        ("not-json", gzip(b"<html>nope</html>"), "not a CloudTrail log"),
+        ("no-records", gzip(br#"{"records":[]}"#), "no \"Records\" array"),
+        ("record-not-object", gzip(br#"{"Records":[{"eventTime":"2024-04-30T22:00:00Z"},"x"]}"#), "record 1 is not a JSON object"),
+        ("no-event-time", gzip(br#"{"Records":[{"eventName":"x"}]}"#), "record 0: the record has no valid eventTime"),
+        ("bad-event-time", gzip(br#"{"Records":[{"eventTime":"yesterday"}]}"#), "record 0: invalid timestamp"),
+        ("invalid-utf8", gzip(b"{\"Records\":[{\"eventTime\":\"2024-04-30T22:00:00Z\",\"eventName\":\"\xff\xfe\"}]}"), "record 0:"),
+        ("absurd-nesting", gzip(deep.as_bytes()), "deeper than 100 levels"),
+        ("empty", Vec::new(), "the object is empty"),
+        ("empty-gzip", gzip(b""), "the object is empty"),
+        ("invalid-json-late", valid_then_bad, ""),
+    ];
+    for (name, content, expected) in cases {
+        let error = ingest(&mut ingester, name, content).await.expect_err(name);
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "s3://bucket/{}",
+                KEY.replace("_T.", &format!("_{name}."))
+            )),
+            "{message}"
+        );
+        assert!(message.contains(expected), "{name}: {message}");
+        assert!(
+            !matches!(error.cause, Cause::Table { .. }),
+            "{name}: {message}"
+        );
+    }
+    // Nothing of any bad object reached the table: still one commit after creation.
+    assert_eq!(version(dir.path()), 1);
+    assert_eq!(rows_in_log(&dir.path().join("ct")), 3);
+}
+
+#[tokio::test]
+async fn reingesting_the_same_object_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ingester = ingester(dir.path());
+    let content = log(10, "a");
+    let Outcome::Ingested(report) = ingest(&mut ingester, "a", content.clone()).await.unwrap()
+    else {
+        panic!("first ingest must land")
+    };
+    assert_eq!(
+        (report.kind, report.records, report.version),
+        (LogKind::CloudTrail, 10, 1)
+    );
+    assert_eq!(
+        ingest(&mut ingester, "a", content.clone()).await.unwrap(),
+        Outcome::AlreadyIngested {
+            kind: LogKind::CloudTrail
+        }
+    );
+    // A new process (fresh table handle) sees it too.
+    let mut fresh = self::ingester(dir.path());
+    assert_eq!(
+        ingest(&mut fresh, "a", content).await.unwrap(),
+        Outcome::AlreadyIngested {
+            kind: LogKind::CloudTrail
+        }
+    );
+    // The same key with other content is another object.
+    assert!(matches!(
+        ingest(&mut fresh, "a", log(4, "a2")).await.unwrap(),
+        Outcome::Ingested(_)
+    ));
+    assert_eq!(rows_in_log(&dir.path().join("ct")), 14);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_ingests_of_different_objects_both_land() {
+    let dir = tempfile::tempdir().unwrap();
+    // Create the table first so both writers race on commits, not on creation.
+    ingest(&mut ingester(dir.path()), "seed", log(1, "seed"))
+        .await
+        .unwrap();
+    let mut handles = Vec::new();
+    for writer in 0..4 {
+        let path = dir.path().to_owned();
+        handles.push(tokio::spawn(async move {
+            let mut ingester = ingester(&path);
+            let mut versions = Vec::new();
+            for n in 0..3 {
+                let name = format!("w{writer}-{n}");
+                match ingest(&mut ingester, &name, log(5, &name)).await.unwrap() {
+                    Outcome::Ingested(report) => versions.push(report.version),
+                    other => panic!("{name}: {other:?}"),
+                }
+            }
+            versions
+        }));
+    }
+    let mut versions = HashSet::new();
+    for handle in handles {
+        for v in handle.await.unwrap() {
+            assert!(versions.insert(v), "two commits claimed version {v}");
+        }
+    }
+    assert_eq!(versions.len(), 12);
+    assert_eq!(rows_in_log(&dir.path().join("ct")), 1 + 12 * 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_ingests_of_the_same_object_land_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest(&mut ingester(dir.path()), "seed", log(1, "seed"))
+        .await
+        .unwrap();
+    let content = log(2_000, "race");
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let (path, content) = (dir.path().to_owned(), content.clone());
+        handles.push(tokio::spawn(async move {
+            ingest(&mut ingester(&path), "race", content).await.unwrap()
+        }));
+    }
+    let mut landed = 0;
+    for handle in handles {
+        match handle.await.unwrap() {
+            Outcome::Ingested(report) => {
+                assert_eq!(report.records, 2_000);
+                landed += 1;
+            }
+            Outcome::AlreadyIngested { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(landed, 1);
+    assert_eq!(rows_in_log(&dir.path().join("ct")), 1 + 2_000);
+}
+
+#[tokio::test]
+async fn writes_a_checkpoint_every_hundred_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ingester = ingester(dir.path());
+    let checkpoint = dir
+        .path()
+        .join("ct/_delta_log/00000000000000000099.checkpoint.parquet");
+    for n in 0..99 {
+        assert!(
+            !checkpoint.exists(),
+            "checkpoint before version 99 (at {n})"
+        );
+        ingest(&mut ingester, &format!("c{n}"), log(1, &format!("c{n}")))
+            .await
+            .unwrap();
+    }
+    assert!(checkpoint.exists());
+    assert_eq!(rows_in_log(&dir.path().join("ct")), 99);
+    // A new handle loads from the checkpoint and still knows what was ingested before it.
+    let mut fresh = self::ingester(dir.path());
+    assert!(matches!(
+        ingest(&mut fresh, "c5", log(1, "c5")).await.unwrap(),
+        Outcome::AlreadyIngested { .. }
+    ));
+}
