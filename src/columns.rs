@@ -152,20 +152,27 @@ impl<'de, C: Column> DeserializeSeed<'de> for AppendTo<'_, C> {
     }
 }
 
+/// `data_type`, `append_null` and `finish` of a column that wraps one Arrow builder (`self.0`).
+macro_rules! builder_column {
+    ($data_type:expr) => {
+        fn data_type() -> DataType {
+            $data_type
+        }
+        fn append_null(&mut self) {
+            self.0.append_null();
+        }
+        fn finish(&mut self) -> ArrayRef {
+            Arc::new(self.0.finish())
+        }
+    };
+}
+
 /// A JSON string, kept as UTF-8.
 #[derive(Default)]
 pub struct Str(StringBuilder);
 
 impl Column for Str {
-    fn data_type() -> DataType {
-        DataType::Utf8
-    }
-    fn append_null(&mut self) {
-        self.0.append_null();
-    }
-    fn finish(&mut self) -> ArrayRef {
-        Arc::new(self.0.finish())
-    }
+    builder_column!(DataType::Utf8);
     fn visit_str<E: de::Error>(&mut self, v: &str, _: &mut Rescue) -> Result<(), E> {
         self.0.append_value(v);
         Ok(())
@@ -177,15 +184,7 @@ impl Column for Str {
 pub struct Bool(BooleanBuilder);
 
 impl Column for Bool {
-    fn data_type() -> DataType {
-        DataType::Boolean
-    }
-    fn append_null(&mut self) {
-        self.0.append_null();
-    }
-    fn finish(&mut self) -> ArrayRef {
-        Arc::new(self.0.finish())
-    }
+    builder_column!(DataType::Boolean);
     fn visit_bool<E: de::Error>(&mut self, v: bool, _: &mut Rescue) -> Result<(), E> {
         self.0.append_value(v);
         Ok(())
@@ -197,15 +196,7 @@ impl Column for Bool {
 pub struct I64(Int64Builder);
 
 impl Column for I64 {
-    fn data_type() -> DataType {
-        DataType::Int64
-    }
-    fn append_null(&mut self) {
-        self.0.append_null();
-    }
-    fn finish(&mut self) -> ArrayRef {
-        Arc::new(self.0.finish())
-    }
+    builder_column!(DataType::Int64);
     fn visit_i64<E: de::Error>(&mut self, v: i64, _: &mut Rescue) -> Result<(), E> {
         self.0.append_value(v);
         Ok(())
@@ -223,15 +214,7 @@ impl Column for I64 {
 pub struct F64(Float64Builder);
 
 impl Column for F64 {
-    fn data_type() -> DataType {
-        DataType::Float64
-    }
-    fn append_null(&mut self) {
-        self.0.append_null();
-    }
-    fn finish(&mut self) -> ArrayRef {
-        Arc::new(self.0.finish())
-    }
+    builder_column!(DataType::Float64);
     fn visit_f64<E: de::Error>(&mut self, v: f64, _: &mut Rescue) -> Result<(), E> {
         self.0.append_value(v);
         Ok(())
@@ -256,15 +239,7 @@ impl Column for F64 {
 pub struct Json(StringBuilder);
 
 impl Column for Json {
-    fn data_type() -> DataType {
-        DataType::Utf8
-    }
-    fn append_null(&mut self) {
-        self.0.append_null();
-    }
-    fn finish(&mut self) -> ArrayRef {
-        Arc::new(self.0.finish())
-    }
+    builder_column!(DataType::Utf8);
     fn append_json<'de, D: Deserializer<'de>>(
         &mut self,
         de: D,
