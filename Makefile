@@ -17,8 +17,7 @@ demo:
 ## test: every test (Rust unit and integration tests, then the independent Python reader),
 ## installing the Python packages it needs into $(VENV).
 test: $(VENV)/.installed
-	$(CARGO) test --all-targets
-	$(CARGO) build --bin cloudtrail-delta
+	$(CARGO) test --all-targets  # also builds target/debug/cloudtrail-delta for the Python test
 	$(PYTHON) -m pytest -q tests/python
 
 build:
