@@ -13,11 +13,13 @@
 //!   [`rescue`] keeps whatever the schema cannot type;
 //! - [`table`]: the Delta table (creation, idempotent commits);
 //! - [`ingest`]: the stages wired together for one object;
-//! - [`source`]: identities of log objects and local listing.
+//! - [`source`]: identities of log objects and local listing;
+//! - [`memory`]: allocator settings the binaries apply at start.
 
 pub mod columns;
 pub mod decode;
 pub mod ingest;
+pub mod memory;
 pub mod rescue;
 pub mod route;
 pub mod schema;
