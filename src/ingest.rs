@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use deltalake::errors::DeltaTableError;
@@ -15,6 +17,7 @@ use deltalake::writer::DeltaWriter;
 use tokio::sync::mpsc;
 
 use crate::decode::{DecodeError, Limits, RecordFramer, decompressed};
+use crate::logstore::CommitMode;
 use crate::route::{Route, SkipReason, route};
 use crate::schema::{LogKind, RecordError};
 use crate::source::SourceObject;
@@ -67,13 +70,17 @@ pub enum Outcome {
 pub struct Report {
     pub kind: LogKind,
     pub records: u64,
+    /// Bytes of the object as stored (gzip).
+    pub object_bytes: u64,
     /// Decompressed JSON bytes read.
     pub json_bytes: u64,
     /// Parquet files added.
     pub files: usize,
     pub version: u64,
     pub commit_retries: u64,
-    /// Reading, decompressing and parsing (on the parser thread).
+    /// Waiting on the object's bytes (local disk or S3).
+    pub read: Duration,
+    /// Decompressing and parsing into Arrow (on the parser thread).
     pub parse: Duration,
     /// Encoding and uploading Parquet (overlaps `parse`).
     pub write: Duration,
@@ -81,7 +88,7 @@ pub struct Report {
 }
 
 /// Where the tables are.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableUris {
     pub cloudtrail: String,
     pub insights: String,
@@ -92,18 +99,34 @@ pub struct TableUris {
 pub struct Ingester {
     uris: TableUris,
     storage_options: HashMap<String, String>,
+    commit_mode: CommitMode,
     tables: HashMap<LogKind, LogTable>,
     limits: Limits,
 }
 
 impl Ingester {
-    pub fn new(uris: TableUris, storage_options: HashMap<String, String>) -> Self {
+    /// An ingester into the tables at `uris`, committing with S3 conditional writes and the
+    /// storage options of the environment.
+    pub fn new(uris: TableUris) -> Self {
         Self {
             uris,
-            storage_options,
+            storage_options: HashMap::new(),
+            commit_mode: CommitMode::ConditionalPut,
             tables: HashMap::new(),
             limits: Limits::default(),
         }
+    }
+
+    /// Options for the tables' object store (delta-rs storage options).
+    pub fn with_storage_options(mut self, options: HashMap<String, String>) -> Self {
+        self.storage_options = options;
+        self
+    }
+
+    /// How commits to tables on S3 are coordinated (see [`crate::logstore`]).
+    pub fn with_commit_mode(mut self, mode: CommitMode) -> Self {
+        self.commit_mode = mode;
+        self
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {
@@ -126,9 +149,10 @@ impl Ingester {
     async fn open_table(&mut self, kind: LogKind) -> Result<&mut LogTable, Cause> {
         if !self.tables.contains_key(&kind) {
             let uri = self.uri(kind).to_owned();
-            let table = LogTable::open_or_create(&uri, kind, &self.storage_options)
-                .await
-                .map_err(|source| Cause::Table { table: uri, source })?;
+            let table =
+                LogTable::open_or_create(&uri, kind, &self.storage_options, &self.commit_mode)
+                    .await
+                    .map_err(|source| Cause::Table { table: uri, source })?;
             self.tables.insert(kind, table);
         }
         Ok(self.tables.get_mut(&kind).expect("inserted above"))
@@ -218,6 +242,7 @@ impl Ingester {
         write_time += started.elapsed();
         let files = adds.len();
 
+        crate::crash::point(crate::crash::BEFORE_COMMIT);
         let started = Instant::now();
         let outcome = table
             .commit(adds, &ingest_id, &object.uri)
@@ -229,11 +254,13 @@ impl Ingester {
             CommitOutcome::Committed { version, retries } => Outcome::Ingested(Report {
                 kind,
                 records: parsed.records,
+                object_bytes: parsed.object_bytes,
                 json_bytes: parsed.json_bytes,
                 files,
                 version,
                 commit_retries: retries,
-                parse: parsed.elapsed,
+                read: parsed.read,
+                parse: parsed.elapsed.saturating_sub(parsed.read),
                 write: write_time,
                 commit,
             }),
@@ -243,8 +270,37 @@ impl Ingester {
 
 struct Parsed {
     records: u64,
+    object_bytes: u64,
     json_bytes: u64,
+    /// Time in the object reader's `read`.
+    read: Duration,
+    /// Time on the parser thread, reading included.
     elapsed: Duration,
+}
+
+/// Counts the bytes read from an object and the time spent waiting on them.
+struct Metered<R> {
+    inner: R,
+    meter: Arc<Meter>,
+}
+
+#[derive(Default)]
+struct Meter {
+    bytes: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl<R: Read> Read for Metered<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let started = Instant::now();
+        let result = self.inner.read(buf);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.meter.nanos.fetch_add(nanos, Ordering::Relaxed);
+        if let Ok(n) = result {
+            self.meter.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        result
+    }
 }
 
 /// Decodes and parses one object, sending full batches to the writer.
@@ -256,7 +312,11 @@ fn parse_object<R: Read + Send + 'static>(
     batches: mpsc::Sender<arrow::array::RecordBatch>,
 ) -> Result<Parsed, Cause> {
     let started = Instant::now();
-    let input = open().map_err(Cause::Open)?;
+    let meter = Arc::new(Meter::default());
+    let input = Metered {
+        inner: open().map_err(Cause::Open)?,
+        meter: meter.clone(),
+    };
     let mut framer = RecordFramer::new(decompressed(input).map_err(DecodeError::from)?, limits);
     let mut builder = kind.batch_builder();
     while let Some(record) = framer.next_record()? {
@@ -274,7 +334,9 @@ fn parse_object<R: Read + Send + 'static>(
     }
     Ok(Parsed {
         records: framer.records_read(),
+        object_bytes: meter.bytes.load(Ordering::Relaxed),
         json_bytes: framer.bytes_read(),
+        read: Duration::from_nanos(meter.nanos.load(Ordering::Relaxed)),
         elapsed: started.elapsed(),
     })
 }

@@ -16,9 +16,14 @@
 //! - [`source`]: identities of log objects and local listing;
 //! - [`memory`]: allocator settings the binaries apply at start.
 
+pub mod aws;
 pub mod columns;
+pub mod crash;
 pub mod decode;
+pub mod event;
 pub mod ingest;
+pub mod lambda;
+pub mod logstore;
 pub mod memory;
 pub mod rescue;
 pub mod route;

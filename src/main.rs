@@ -1,6 +1,6 @@
 //! `cloudtrail-delta`: ingest CloudTrail log files into local (or object-store) Delta tables.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,9 +9,11 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use cloudtrail_delta::ingest::TableUris;
+use cloudtrail_delta::logstore::{self, CommitMode};
 use cloudtrail_delta::route::SkipReason;
-use cloudtrail_delta::source::local_files;
-use cloudtrail_delta::{Ingester, LogKind, Outcome, SourceObject};
+use cloudtrail_delta::source::local::local_files;
+use cloudtrail_delta::source::s3::{S3Object, S3Source};
+use cloudtrail_delta::{Ingester, LogKind, Outcome, SourceObject, aws};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -39,7 +41,8 @@ enum Command {
             default_value = "./delta/cloudtrail_insights"
         )]
         insights_table: String,
-        /// Log files, or folders walked recursively.
+        /// Log files, folders (walked recursively), or `s3://bucket/prefix` (every object under
+        /// the prefix).
         #[arg(required = true)]
         sources: Vec<String>,
     },
@@ -72,30 +75,57 @@ async fn main() -> ExitCode {
     }
 }
 
+/// One source to ingest.
+enum Input {
+    Local(PathBuf),
+    S3(S3Object),
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let Command::Ingest {
         table,
         insights_table,
         sources,
     } = cli.command;
-    let mut files: Vec<PathBuf> = Vec::new();
+    let commit_mode = CommitMode::from_env().map_err(anyhow::Error::msg)?;
+    let needs_aws = sources.iter().any(|s| s.starts_with("s3://"))
+        || matches!(commit_mode, CommitMode::DynamoDb { .. });
+    let aws_config = if needs_aws {
+        Some(aws::load_config().await)
+    } else {
+        None
+    };
+    if let Some(config) = &aws_config {
+        logstore::install(&commit_mode, config);
+    }
+    let s3 = aws_config
+        .as_ref()
+        .map(|config| S3Source::new(aws::s3_client(config)));
+
+    let mut files: Vec<Input> = Vec::new();
     for source in &sources {
-        if source.contains("://") {
-            bail!(
-                "{source}: only local files and folders are supported as sources by this version"
-            );
+        if let Some(location) = source.strip_prefix("s3://") {
+            let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+            let s3 = s3.as_ref().context("no S3 client")?;
+            let objects = s3
+                .list(bucket, prefix)
+                .await
+                .with_context(|| format!("cannot list {source}"))?;
+            files.extend(objects.into_iter().map(Input::S3));
+        } else if source.contains("://") {
+            bail!("{source}: sources are local files and folders, or s3://bucket/prefix");
+        } else {
+            let paths =
+                local_files(source.as_ref()).with_context(|| format!("cannot list {source}"))?;
+            files.extend(paths.into_iter().map(Input::Local));
         }
-        files
-            .extend(local_files(source.as_ref()).with_context(|| format!("cannot list {source}"))?);
     }
 
-    let mut ingester = Ingester::new(
-        TableUris {
-            cloudtrail: table,
-            insights: insights_table,
-        },
-        HashMap::new(),
-    );
+    let mut ingester = Ingester::new(TableUris {
+        cloudtrail: table,
+        insights: insights_table,
+    })
+    .with_commit_mode(commit_mode);
     let progress = if files.len() > 1 && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(files.len() as u64);
         bar.set_style(
@@ -108,22 +138,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
 
     let mut summary = Summary::default();
-    for path in files {
-        let object = match SourceObject::local(&path) {
-            Ok(object) => object,
-            Err(e) => {
-                summary
-                    .failed
-                    .push(format!("{}: cannot read: {e}", path.display()));
-                progress.inc(1);
-                continue;
+    for input in files {
+        let (object, result) = match input {
+            Input::Local(path) => {
+                let object = match SourceObject::local(&path) {
+                    Ok(object) => object,
+                    Err(e) => {
+                        summary
+                            .failed
+                            .push(format!("{}: cannot read: {e}", path.display()));
+                        progress.inc(1);
+                        continue;
+                    }
+                };
+                let result = ingester.ingest(&object, move || File::open(path)).await;
+                (object, result)
+            }
+            Input::S3(s3_object) => {
+                let object = s3_object.source();
+                let open = s3.as_ref().context("no S3 client")?.opener(&s3_object);
+                let result = ingester.ingest(&object, open).await;
+                (object, result)
             }
         };
-        let open_path = path.clone();
-        match ingester
-            .ingest(&object, move || File::open(open_path))
-            .await
-        {
+        match result {
             Ok(Outcome::Ingested(report)) => {
                 tracing::debug!(uri = %object.uri, kind = %report.kind, records = report.records,
                     version = report.version, files = report.files, "ingested");

@@ -25,6 +25,7 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::RecordBatchWriter;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 
+use crate::logstore::{self, CommitMode};
 use crate::schema::{EVENT_DATE, LogKind};
 
 /// Properties every table is created with.
@@ -83,15 +84,18 @@ pub struct LogTable {
 
 impl LogTable {
     /// Opens the table at `uri`, creating it (schema, partitioning, properties) if absent.
+    /// Fails if a table on S3 would not commit the way `mode` says.
     pub async fn open_or_create(
         uri: &str,
         kind: LogKind,
         storage_options: &HashMap<String, String>,
+        mode: &CommitMode,
     ) -> Result<Self, DeltaTableError> {
         let url = deltalake::ensure_table_uri(uri)?;
         let mut table = DeltaTableBuilder::from_url(url)?
             .with_storage_options(storage_options.clone())
             .build()?;
+        logstore::check_log_store(table.log_store().as_ref(), mode)?;
         if table.log_store().is_delta_table_location().await? {
             table.load().await?;
         } else {

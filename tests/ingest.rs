@@ -16,7 +16,7 @@ fn ingester(dir: &Path) -> Ingester {
         cloudtrail: dir.join("ct").to_str().unwrap().to_owned(),
         insights: dir.join("insights").to_str().unwrap().to_owned(),
     };
-    Ingester::new(uris, HashMap::new())
+    Ingester::new(uris)
 }
 
 fn object(name: &str, content: &[u8]) -> SourceObject {

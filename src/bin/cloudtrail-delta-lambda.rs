@@ -1,0 +1,36 @@
+//! `cloudtrail-delta-lambda`: the AWS Lambda function (packaged as `bootstrap`).
+//!
+//! Configuration is read from the environment at init (see `cloudtrail_delta::lambda`); a
+//! missing or bad setting stops the function there, with a message that names it.
+
+use cloudtrail_delta::lambda::{Config, Function};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    cloudtrail_delta::memory::keep_rss_flat();
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,cloudtrail_delta=info".into()),
+        )
+        .init();
+    let config = Config::from_env().inspect_err(|e| tracing::error!("{e}"))?;
+    let function = Function::new(config).await;
+    let function = &function;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        function
+            .handle(event.payload)
+            .await
+            .map_err(|e| Diagnostic {
+                error_type: "IngestFailed".into(),
+                error_message: e.to_string(),
+            })
+    }))
+    .await
+}

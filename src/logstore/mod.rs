@@ -1,0 +1,182 @@
+//! How commits to tables on S3 are coordinated.
+//!
+//! Two modes, chosen by `AWS_S3_LOCKING_PROVIDER` (the variable Delta users know):
+//!
+//! - unset: **S3 conditional writes**, delta-rs' default: each commit file is created with
+//!   `If-None-Match: *`, so exactly one writer creates `_delta_log/N.json`. Nothing else to run.
+//! - `dynamodb`: **a DynamoDB lock table** in the layout of Delta's `S3DynamoDBLogStore`
+//!   ([`DynamoDbLogStore`]), named by `DELTA_DYNAMO_TABLE_NAME` (default `delta_log`). Use it
+//!   when Spark jobs with Delta's `S3DynamoDBLogStore` write the same tables, or with an
+//!   S3-compatible store that lacks conditional writes.
+//!
+//! delta-rs 1.x dropped its own DynamoDB log store and, when asked for one, only logs an error
+//! and writes with an unsafe rename; [`use_lock_table`] replaces its S3 log store factory with
+//! ours, and [`check_log_store`] refuses a table whose log store does not match the mode.
+
+pub mod dynamodb;
+pub mod lock_table;
+
+use std::sync::Arc;
+
+use deltalake::errors::{DeltaResult, DeltaTableError};
+use deltalake::logstore::object_store::ObjectStore;
+use deltalake::logstore::{
+    LogStore, LogStoreConfig, LogStoreFactory, StorageConfig, logstore_factories,
+};
+use url::Url;
+
+pub use dynamodb::DynamoDbLogStore;
+pub use lock_table::LockTable;
+
+/// The environment variable (or storage option) that picks the mode.
+pub const LOCKING_PROVIDER: &str = "AWS_S3_LOCKING_PROVIDER";
+/// The environment variable (or storage option) naming the lock table.
+pub const LOCK_TABLE_NAME: &str = "DELTA_DYNAMO_TABLE_NAME";
+
+/// How commits are made atomic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitMode {
+    /// S3 conditional writes (`If-None-Match`).
+    ConditionalPut,
+    /// Claims in a DynamoDB lock table of this name.
+    DynamoDb { table_name: String },
+}
+
+impl CommitMode {
+    /// Reads the mode from `AWS_S3_LOCKING_PROVIDER` and `DELTA_DYNAMO_TABLE_NAME`, as looked up
+    /// by `var`. An unknown provider is an error that names the variable.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        match var(LOCKING_PROVIDER).as_deref().map(str::trim) {
+            None | Some("") => Ok(Self::ConditionalPut),
+            Some(p) if p.eq_ignore_ascii_case("dynamodb") => Ok(Self::DynamoDb {
+                table_name: var(LOCK_TABLE_NAME)
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| lock_table::DEFAULT_TABLE_NAME.to_owned()),
+            }),
+            Some(other) => Err(format!(
+                "{LOCKING_PROVIDER}={other:?} is not supported: leave it unset for S3 \
+                 conditional writes, or set it to \"dynamodb\""
+            )),
+        }
+    }
+
+    /// The mode the process environment asks for.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The name of the log store tables on S3 get in this mode.
+    pub fn log_store_name(&self) -> &'static str {
+        match self {
+            Self::ConditionalPut => "DefaultLogStore",
+            Self::DynamoDb { .. } => dynamodb::NAME,
+        }
+    }
+}
+
+/// Makes every table on `s3://` and `s3a://` opened from now on in this process commit through
+/// `lock`.
+pub fn use_lock_table(lock: LockTable) {
+    let factory = Arc::new(LockTableFactory {
+        lock: Arc::new(lock),
+    });
+    for scheme in ["s3://", "s3a://"] {
+        let url = Url::parse(scheme).expect("a valid scheme URL");
+        logstore_factories().insert(url, factory.clone());
+    }
+}
+
+/// Sets up `mode` for this process: with [`CommitMode::DynamoDb`], tables on S3 commit through
+/// that lock table from now on.
+pub fn install(mode: &CommitMode, config: &aws_config::SdkConfig) {
+    if let CommitMode::DynamoDb { table_name } = mode {
+        use_lock_table(LockTable::new(
+            crate::aws::dynamodb_client(config),
+            table_name.clone(),
+        ));
+    }
+}
+
+/// Fails unless a table on S3 got the log store `mode` calls for: guards against the silent
+/// fallback of delta-rs to an unsafe rename when it is asked for a DynamoDB lock it no longer
+/// has.
+pub fn check_log_store(log_store: &dyn LogStore, mode: &CommitMode) -> DeltaResult<()> {
+    let scheme = log_store.root_url().scheme();
+    if !matches!(scheme, "s3" | "s3a") {
+        return Ok(());
+    }
+    let expected = mode.log_store_name();
+    let actual = log_store.name();
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(DeltaTableError::Generic(format!(
+            "{}: commits would go through {actual}, not {expected} as {mode:?} requires \
+             (call logstore::use_lock_table before opening tables)",
+            log_store.root_url()
+        )))
+    }
+}
+
+struct LockTableFactory {
+    lock: Arc<LockTable>,
+}
+
+impl LogStoreFactory for LockTableFactory {
+    fn with_options(
+        &self,
+        prefixed_store: Arc<dyn ObjectStore>,
+        root_store: Arc<dyn ObjectStore>,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
+        Ok(Arc::new(DynamoDbLogStore::new(
+            prefixed_store,
+            root_store,
+            LogStoreConfig::new(location, options.clone()),
+            self.lock.clone(),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn mode_from_environment() {
+        assert_eq!(
+            CommitMode::from_lookup(lookup(&[])),
+            Ok(CommitMode::ConditionalPut)
+        );
+        assert_eq!(
+            CommitMode::from_lookup(lookup(&[(LOCKING_PROVIDER, "dynamodb")])),
+            Ok(CommitMode::DynamoDb {
+                table_name: "delta_log".into()
+            })
+        );
+        assert_eq!(
+            CommitMode::from_lookup(lookup(&[
+                (LOCKING_PROVIDER, "DynamoDB"),
+                (LOCK_TABLE_NAME, "locks")
+            ])),
+            Ok(CommitMode::DynamoDb {
+                table_name: "locks".into()
+            })
+        );
+        let err = CommitMode::from_lookup(lookup(&[(LOCKING_PROVIDER, "zookeeper")])).unwrap_err();
+        assert!(
+            err.contains(LOCKING_PROVIDER) && err.contains("zookeeper"),
+            "{err}"
+        );
+    }
+}
