@@ -1,10 +1,18 @@
 # cloudtrail-delta: the two commands are `make demo` and `make test`.
+#
+# Python tools (the test readers, moto_server, cargo-lambda, aws-sam-cli, cfn-lint) come from
+# PyPI into $(VENV), created on first use from tests/requirements.txt.
 
 VENV   := .venv
 PYTHON := $(VENV)/bin/python
 CARGO  ?= cargo
+# cargo-lambda finds Zig (for cross-compiling to arm64) as `python3 -m ziglang` in the venv.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: demo test build clean
+LAMBDA_ZIP := target/lambda/cloudtrail-delta-lambda/bootstrap.zip
+
+.PHONY: demo test lint build deploy invoke-local clean tools
 
 ## demo: build, then ingest the bundled sample logs into ./delta/ and print what landed.
 demo:
@@ -14,14 +22,37 @@ demo:
 	@echo "Parquet files by table and partition:"
 	@find delta -name '*.parquet' | sed -E 's|/part-[^/]+$$||' | sort | uniq -c
 
-## test: every test (Rust unit and integration tests, then the independent Python reader),
-## installing the Python packages it needs into $(VENV).
-test: $(VENV)/.installed
-	$(CARGO) test --all-targets  # also builds target/debug/cloudtrail-delta for the Python test
+## test: every test: Rust unit and integration tests, the template checks, then the Python
+## tests (the independent reader, and the end-to-end tests of the real Lambda binary under the
+## Lambda Runtime API emulator against moto_server's S3 and DynamoDB on 127.0.0.1).
+test: $(VENV)/.installed lint
+	$(CARGO) test --all-targets  # also builds target/debug/cloudtrail-delta{,-lambda}
 	$(PYTHON) -m pytest -q tests/python
 
-build:
-	$(CARGO) build --release
+## lint: validate template.yaml with cfn-lint and `sam validate --lint` (offline).
+lint: $(VENV)/.installed
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/sam validate --lint --region us-east-1
+
+## build: the deployment package, target/lambda/cloudtrail-delta-lambda/bootstrap.zip
+## (release, arm64, cross-compiled with cargo-lambda and Zig).
+build: $(VENV)/.installed
+	$(VENV)/bin/cargo-lambda lambda build --release --arm64 --bin cloudtrail-delta-lambda --output-format zip
+	@ls -l $(LAMBDA_ZIP)
+
+## deploy: build with SAM (cargo-lambda) and deploy, asking for the parameters.
+deploy: $(VENV)/.installed
+	$(VENV)/bin/sam build
+	$(VENV)/bin/sam deploy --guided
+
+## invoke-local: run the function in Docker on an event (needs Docker and AWS credentials):
+## make invoke-local EVENT=events/s3-cloudtrail.json
+EVENT ?= events/s3-cloudtrail.json
+invoke-local: $(VENV)/.installed
+	$(VENV)/bin/sam build
+	$(VENV)/bin/sam local invoke IngestFunction -e $(EVENT)
+
+tools: $(VENV)/.installed
 
 $(VENV)/.installed: tests/requirements.txt
 	python3 -m venv $(VENV)
@@ -29,4 +60,4 @@ $(VENV)/.installed: tests/requirements.txt
 	touch $@
 
 clean:
-	rm -rf target $(VENV) delta
+	rm -rf target $(VENV) delta .aws-sam

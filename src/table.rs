@@ -128,14 +128,19 @@ impl LogTable {
                     .map(|(k, v)| (k, Some(v))),
             )
             .with_save_mode(SaveMode::Ignore)
+            // Only ever as version 0: delta-rs would otherwise retry a create that lost the
+            // race as version 1, a second metadata commit that fails concurrent appends.
+            .with_commit_properties(CommitProperties::default().with_max_retries(0))
             .await;
         match created {
             Ok(table) => Ok(table),
             // Another writer created it at the same moment: use theirs.
-            Err(_) => {
+            Err(create_error) => {
                 let mut table = DeltaTable::new(log_store);
-                table.load().await?;
-                Ok(table)
+                match table.load().await {
+                    Ok(()) => Ok(table),
+                    Err(_) => Err(create_error),
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Two modes, chosen by `AWS_S3_LOCKING_PROVIDER` (the variable Delta users know):
 //!
-//! - unset: **S3 conditional writes**, delta-rs' default: each commit file is created with
+//! - unset (or `conditional-put`): **S3 conditional writes**, delta-rs' default: each commit file is created with
 //!   `If-None-Match: *`, so exactly one writer creates `_delta_log/N.json`. Nothing else to run.
 //! - `dynamodb`: **a DynamoDB lock table** in the layout of Delta's `S3DynamoDBLogStore`
 //!   ([`DynamoDbLogStore`]), named by `DELTA_DYNAMO_TABLE_NAME` (default `delta_log`). Use it
@@ -48,6 +48,7 @@ impl CommitMode {
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         match var(LOCKING_PROVIDER).as_deref().map(str::trim) {
             None | Some("") => Ok(Self::ConditionalPut),
+            Some(p) if p.eq_ignore_ascii_case("conditional-put") => Ok(Self::ConditionalPut),
             Some(p) if p.eq_ignore_ascii_case("dynamodb") => Ok(Self::DynamoDb {
                 table_name: var(LOCK_TABLE_NAME)
                     .map(|n| n.trim().to_owned())
@@ -55,8 +56,8 @@ impl CommitMode {
                     .unwrap_or_else(|| lock_table::DEFAULT_TABLE_NAME.to_owned()),
             }),
             Some(other) => Err(format!(
-                "{LOCKING_PROVIDER}={other:?} is not supported: leave it unset for S3 \
-                 conditional writes, or set it to \"dynamodb\""
+                "{LOCKING_PROVIDER}={other:?} is not supported: leave it unset (or set it \
+                 to \"conditional-put\") for S3 conditional writes, or set it to \"dynamodb\""
             )),
         }
     }
@@ -172,6 +173,10 @@ mod tests {
             Ok(CommitMode::DynamoDb {
                 table_name: "locks".into()
             })
+        );
+        assert_eq!(
+            CommitMode::from_lookup(lookup(&[(LOCKING_PROVIDER, "conditional-put")])),
+            Ok(CommitMode::ConditionalPut)
         );
         let err = CommitMode::from_lookup(lookup(&[(LOCKING_PROVIDER, "zookeeper")])).unwrap_err();
         assert!(

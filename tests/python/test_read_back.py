@@ -1,27 +1,20 @@
 """Reads the Delta tables written by the `cloudtrail-delta` binary with an independent reader
 (Python `deltalake` + pyarrow) and checks every value against the source JSON."""
-import gzip
 import json
 import os
 import pathlib
 import subprocess
 import sys
-from datetime import timezone
 
 import pytest
 from deltalake import DeltaTable
+
+from readback import check_table, source_records
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 BIN = os.environ.get("CLOUDTRAIL_DELTA_BIN", str(ROOT / "target" / "debug" / "cloudtrail-delta"))
 GENERATOR = ROOT.parent / "shared" / "bench" / "gen_cloudtrail.py"
-
-# Free-form objects stored as JSON text.
-JSON_TEXT = {
-    "requestParameters", "responseElements", "additionalEventData", "serviceEventDetails",
-    "edgeDeviceDetails", "userIdentity.sessionContext.webIdFederationData.attributes",
-}
-OURS = {"_rescued_data", "_source_uri", "event_date"}
 
 
 def ingest(tmp, *sources, check=True):
@@ -30,78 +23,6 @@ def ingest(tmp, *sources, check=True):
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
-
-
-def load(path):
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    return json.loads(data)["Records"]
-
-
-def source_records(root, folder):
-    out = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and f"/{folder}/" in str(path):
-            for record in load(path):
-                out[(path.resolve().as_uri(), record["eventID"])] = record
-    return out
-
-
-def drop_nulls(value):
-    """The table cannot tell an absent field from a null one: compare without either."""
-    if isinstance(value, dict):
-        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [drop_nulls(v) for v in value]
-    return value
-
-
-def merge(typed, rescued):
-    """Deep-merges `_rescued_data` into the typed values (rescued values win)."""
-    if isinstance(typed, dict) and isinstance(rescued, dict):
-        out = dict(typed)
-        for k, v in rescued.items():
-            out[k] = merge(typed.get(k), v)
-        return out
-    return rescued
-
-
-def rebuild(row, path=""):
-    """A source record from a row: JSON text parsed, timestamps back to their text."""
-    out = {}
-    for key, value in row.items():
-        name = f"{path}{key}"
-        if value is None or name in OURS:
-            continue
-        if name in JSON_TEXT:
-            value = json.loads(value)
-        elif name == "eventTime":
-            value = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        elif isinstance(value, dict):
-            value = rebuild(value, name + ".")
-        elif isinstance(value, list):
-            value = [rebuild(v, name + ".") if isinstance(v, dict) else v for v in value]
-        out[key] = value
-    return out
-
-
-def check_table(table_path, sources):
-    rows = DeltaTable(str(table_path)).to_pyarrow_table().to_pylist()
-    assert len(rows) == len(sources)
-    seen = set()
-    for row in rows:
-        key = (row["_source_uri"], row["eventID"])
-        assert key in sources, f"row not from any source record: {key}"
-        assert key not in seen, f"record landed twice: {key}"
-        seen.add(key)
-        source = sources[key]
-        record = rebuild(row)
-        if row["_rescued_data"] is not None:
-            record = merge(record, json.loads(row["_rescued_data"]))
-        assert drop_nulls(record) == drop_nulls(source), key
-        assert row["event_date"].isoformat() == source["eventTime"][:10]
-    return rows
 
 
 def test_every_value_of_the_samples_reads_back(tmp_path):

@@ -1,0 +1,97 @@
+"""Reading our Delta tables back with an independent reader (Python `deltalake` + pyarrow) and
+rebuilding every source record from its row, to compare with the source JSON."""
+import gzip
+import json
+from datetime import timezone
+
+from deltalake import DeltaTable
+
+# Free-form objects stored as JSON text.
+JSON_TEXT = {
+    "requestParameters", "responseElements", "additionalEventData", "serviceEventDetails",
+    "edgeDeviceDetails", "userIdentity.sessionContext.webIdFederationData.attributes",
+}
+OURS = {"_rescued_data", "_source_uri", "event_date"}
+
+
+def load(path):
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return json.loads(data)["Records"]
+
+
+def source_records(root, folder, uri_of=lambda path: path.resolve().as_uri()):
+    """Every record of the log files under `root` in a `folder` (CloudTrail, CloudTrail-Insight),
+    keyed by (the URI `uri_of` gives the file, eventID)."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and f"/{folder}/" in str(path):
+            for record in load(path):
+                out[(uri_of(path), record["eventID"])] = record
+    return out
+
+
+def drop_nulls(value):
+    """The table cannot tell an absent field from a null one: compare without either."""
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value]
+    return value
+
+
+def merge(typed, rescued):
+    """Deep-merges `_rescued_data` into the typed values (rescued values win)."""
+    if isinstance(typed, dict) and isinstance(rescued, dict):
+        out = dict(typed)
+        for k, v in rescued.items():
+            out[k] = merge(typed.get(k), v)
+        return out
+    return rescued
+
+
+def rebuild(row, path=""):
+    """A source record from a row: JSON text parsed, timestamps back to their text."""
+    out = {}
+    for key, value in row.items():
+        name = f"{path}{key}"
+        if value is None or name in OURS:
+            continue
+        if name in JSON_TEXT:
+            value = json.loads(value)
+        elif name == "eventTime":
+            value = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        elif isinstance(value, dict):
+            value = rebuild(value, name + ".")
+        elif isinstance(value, list):
+            value = [rebuild(v, name + ".") if isinstance(v, dict) else v for v in value]
+        out[key] = value
+    return out
+
+
+def table_rows(table_uri, storage_options=None):
+    return DeltaTable(str(table_uri), storage_options=storage_options).to_pyarrow_table().to_pylist()
+
+
+def check_table(table_uri, sources, storage_options=None):
+    """Reads the whole table and checks it holds exactly `sources`, every value equal."""
+    return check_rows(table_rows(table_uri, storage_options), sources)
+
+
+def check_rows(rows, sources):
+    """Checks that `rows` are exactly the records of `sources`, once each, every value equal."""
+    assert len(rows) == len(sources)
+    seen = set()
+    for row in rows:
+        key = (row["_source_uri"], row["eventID"])
+        assert key in sources, f"row not from any source record: {key}"
+        assert key not in seen, f"record landed twice: {key}"
+        seen.add(key)
+        source = sources[key]
+        record = rebuild(row)
+        if row["_rescued_data"] is not None:
+            record = merge(record, json.loads(row["_rescued_data"]))
+        assert drop_nulls(record) == drop_nulls(source), key
+        assert row["event_date"].isoformat() == source["eventTime"][:10]
+    return rows

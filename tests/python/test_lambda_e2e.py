@@ -1,0 +1,325 @@
+"""End to end: log objects in (emulated) S3, the real Lambda binary invoked through the Lambda
+Runtime API emulator with S3, SQS and EventBridge events, commits through the DynamoDB lock
+table, and the Delta tables read back from S3 by Python `deltalake` and compared value by value
+with the source logs."""
+import json
+import os
+import subprocess
+import sys
+import urllib.parse
+
+import pytest
+
+from aws_local import CLI, ROOT, LambdaRuntime, Moto, finish
+from readback import check_rows, load, table_rows
+
+GENERATOR = ROOT.parent / "shared" / "bench" / "gen_cloudtrail.py"
+SAMPLES = ROOT / "samples"
+BUCKET = "trail-logs"
+LOCK_TABLE = "delta_log"
+CLOUDTRAIL = f"s3://{BUCKET}/tables/cloudtrail"
+INSIGHTS = f"s3://{BUCKET}/tables/insights"
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory):
+    moto = Moto(tmp_path_factory.mktemp("moto"))
+    moto.client("s3").create_bucket(Bucket=BUCKET)
+    moto.create_lock_table(LOCK_TABLE)
+    yield moto
+    moto.close()
+
+
+@pytest.fixture(scope="module")
+def function(aws, tmp_path_factory):
+    env = {
+        **aws.env(),
+        "CLOUDTRAIL_TABLE_URI": CLOUDTRAIL,
+        "INSIGHTS_TABLE_URI": INSIGHTS,
+        "AWS_S3_LOCKING_PROVIDER": "dynamodb",
+        "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE,
+    }
+    runtime = LambdaRuntime(tmp_path_factory.mktemp("lambda"), env, instances=4)
+    yield runtime
+    runtime.close()
+
+
+def generate(out, *args):
+    subprocess.run([sys.executable, str(GENERATOR), "--out", str(out), *args], check=True,
+                   capture_output=True)
+    return sorted(p for p in out.rglob("*") if p.is_file())
+
+
+def upload(aws, path, key):
+    s3 = aws.client("s3")
+    s3.upload_file(str(path), BUCKET, key)
+    return s3.head_object(Bucket=BUCKET, Key=key)
+
+
+def s3_record(key, head):
+    """An S3 notification record as S3 sends it: the key form-encoded."""
+    return {
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2024-04-30T00:05:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:AROAEXAMPLE:cloudtrail"},
+        "requestParameters": {"sourceIPAddress": "203.0.113.7"},
+        "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
+        "s3": {
+            "s3SchemaVersion": "1.0", "configurationId": "cloudtrail-delta",
+            "bucket": {"name": BUCKET, "arn": f"arn:aws:s3:::{BUCKET}"},
+            "object": {"key": urllib.parse.quote_plus(key, safe=""), "size": head["ContentLength"],
+                       "eTag": head["ETag"].strip('"'), "sequencer": "0055AED6DCD90281E5"},
+        },
+    }
+
+
+def s3_event(*records):
+    return {"Records": list(records)}
+
+
+def sources_of(paths_by_key, kind_folder):
+    out = {}
+    for key, path in paths_by_key.items():
+        if f"/{kind_folder}/" in f"/{key}":
+            for record in load(path):
+                out[(f"s3://{BUCKET}/{key}", record["eventID"])] = record
+    return out
+
+
+def rows_from(aws, table, keys):
+    uris = {f"s3://{BUCKET}/{k}" for k in keys}
+    return [r for r in table_rows(table, aws.storage_options()) if r["_source_uri"] in uris]
+
+
+def test_s3_events_land_every_value(aws, function, tmp_path):
+    """Samples and generated logs, one with spaces and `+` in its key, each announced by an S3
+    event; a digest is skipped. Every value reads back from S3 equal to the source."""
+    logs = generate(tmp_path / "gen", "--files", "3", "--records", "40", "--seed", "11")
+    insights = generate(tmp_path / "ins", "--kind", "insights", "--files", "1", "--records", "3",
+                        "--seed", "12")
+    paths_by_key = {str(p.relative_to(tmp_path / "gen")): p for p in logs}
+    paths_by_key.update({str(p.relative_to(tmp_path / "ins")): p for p in insights})
+    for sample in SAMPLES.rglob("*.json*"):
+        paths_by_key["samples/" + str(sample.relative_to(SAMPLES))] = sample
+    odd = "odd prefix+1/AWSLogs/123456789012/CloudTrail/eu-west-1/2024/04/30/copy of+log (2).json.gz"
+    paths_by_key[odd] = logs[0]
+
+    outcomes = {}
+    for key, path in paths_by_key.items():
+        ok, response = function.invoke(s3_event(s3_record(key, upload(aws, path, key))))
+        assert ok, response
+        [result] = response["objects"]
+        outcomes[key] = result["outcome"]
+        assert result["uri"] == f"s3://{BUCKET}/{key}"
+
+    digests = [k for k in paths_by_key if "CloudTrail-Digest" in k]
+    assert digests and all(outcomes[k] == "skipped" for k in digests)
+    assert all(v == "ingested" for k, v in outcomes.items() if k not in digests), outcomes
+
+    ct_sources = sources_of(paths_by_key, "CloudTrail")
+    ins_sources = sources_of(paths_by_key, "CloudTrail-Insight")
+    assert any(uri.endswith("copy of+log (2).json.gz") for uri, _ in ct_sources)
+    check_rows(rows_from(aws, CLOUDTRAIL, paths_by_key), ct_sources)
+    check_rows(rows_from(aws, INSIGHTS, paths_by_key), ins_sources)
+
+
+def test_commits_go_through_the_lock_table(aws, function, tmp_path):
+    [log] = generate(tmp_path, "--files", "1", "--records", "10", "--seed", "21")
+    key = "lock/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/one.json.gz"
+    ok, response = function.invoke(s3_event(s3_record(key, upload(aws, log, key))))
+    assert ok, response
+    version = response["objects"][0]["version"]
+
+    entries = {int(e["fileName"][:20]): e for e in aws.lock_entries(LOCK_TABLE, CLOUDTRAIL)}
+    log_files = {o["Key"].rsplit("/", 1)[1] for o in aws.client("s3").list_objects_v2(
+        Bucket=BUCKET, Prefix="tables/cloudtrail/_delta_log/")["Contents"]}
+    commits = sorted(int(f[:20]) for f in log_files if f.endswith(".json") and f[:20].isdigit())
+    assert version in entries
+    # Every commit of the table was claimed in the lock table, and every claim completed.
+    assert sorted(entries) == commits == list(range(version + 1))
+    assert all(e["complete"] == "true" and int(e["expireTime"]) > 0 for e in entries.values())
+    assert not [f for f in log_files if f.endswith(".tmp")], "temporary commit files left"
+
+
+def test_sixteen_concurrent_invocations_land_exactly_once(aws, function, tmp_path):
+    logs = generate(tmp_path, "--files", "16", "--records", "30", "--seed", "31")
+    keys = {f"burst/{i:02}/" + str(p.relative_to(tmp_path)): p for i, p in enumerate(logs)}
+    events = [s3_event(s3_record(k, upload(aws, p, k))) for k, p in keys.items()]
+    results = [finish(p) for p in [function.start_invoke(e) for e in events]]
+    assert all(ok for ok, _ in results), [r for ok, r in results if not ok]
+    versions = [r["objects"][0]["version"] for _, r in results]
+    assert len(set(versions)) == 16, f"two invocations committed the same version: {versions}"
+    check_rows(rows_from(aws, CLOUDTRAIL, keys), sources_of(keys, "CloudTrail"))
+
+
+def test_the_same_event_twice_lands_once(aws, function, tmp_path):
+    [log] = generate(tmp_path, "--files", "1", "--records", "25", "--seed", "41")
+    key = "twice/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/twice.json.gz"
+    event = s3_event(s3_record(key, upload(aws, log, key)))
+    first_ok, first = function.invoke(event)
+    second_ok, second = function.invoke(event)
+    assert first_ok and second_ok, (first, second)
+    assert first["objects"][0]["outcome"] == "ingested"
+    assert second["objects"][0]["outcome"] == "already_ingested"
+    check_rows(rows_from(aws, CLOUDTRAIL, [key]), sources_of({key: log}, "CloudTrail"))
+
+
+def corrupt_copy(log, out):
+    data = log.read_bytes()
+    out.write_bytes(data[: len(data) // 2])  # a truncated gzip stream
+    return out
+
+
+def test_a_corrupt_object_fails_alone(aws, function, tmp_path):
+    good, other = generate(tmp_path / "gen", "--files", "2", "--records", "20", "--seed", "51")
+    bad = corrupt_copy(good, tmp_path / "bad.json.gz")
+    keys = {
+        "corrupt/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/good.json.gz": good,
+        "corrupt/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/bad.json.gz": bad,
+    }
+    heads = {k: upload(aws, p, k) for k, p in keys.items()}
+
+    ok, error = function.invoke(s3_event(*(s3_record(k, h) for k, h in heads.items())))
+    assert not ok, "an invocation with a corrupt object must fail"
+    assert "bad.json.gz" in error and "good.json.gz" not in error, error
+    good_key = next(iter(keys))
+    assert {r["_source_uri"] for r in rows_from(aws, CLOUDTRAIL, keys)} == {f"s3://{BUCKET}/{good_key}"}
+    check_rows(rows_from(aws, CLOUDTRAIL, keys), sources_of({good_key: good}, "CloudTrail"))
+
+    # The same through SQS: only the corrupt message is reported failed.
+    sqs_keys = {
+        "sqs/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/good.json.gz": other,
+        "sqs/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/bad.json.gz": bad,
+    }
+    messages = [
+        {"messageId": f"m{i}", "receiptHandle": "r", "eventSource": "aws:sqs",
+         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cloudtrail-delta",
+         "body": json.dumps(s3_event(s3_record(k, upload(aws, p, k))))}
+        for i, (k, p) in enumerate(sqs_keys.items())
+    ]
+    ok, response = function.invoke({"Records": messages})
+    assert ok, response
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    sqs_good = next(iter(sqs_keys))
+    check_rows(rows_from(aws, CLOUDTRAIL, sqs_keys), sources_of({sqs_good: other}, "CloudTrail"))
+
+
+def test_eventbridge_object_created(aws, function, tmp_path):
+    [log] = generate(tmp_path, "--files", "1", "--records", "15", "--seed", "61")
+    key = "eventbridge/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/eb log.json.gz"
+    head = upload(aws, log, key)
+    event = {
+        "version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103", "detail-type": "Object Created",
+        "source": "aws.s3", "account": "123456789012", "time": "2024-04-30T00:05:00Z",
+        "region": "us-east-1", "resources": [f"arn:aws:s3:::{BUCKET}"],
+        "detail": {"version": "0", "bucket": {"name": BUCKET},
+                   "object": {"key": key, "size": head["ContentLength"],
+                              "etag": head["ETag"].strip('"'), "sequencer": "617f08299329d189"},
+                   "request-id": "N4N7GDK58NMKJ12R", "requester": "cloudtrail.amazonaws.com",
+                   "reason": "PutObject"},
+    }
+    ok, response = function.invoke(event)
+    assert ok, response
+    assert response["objects"][0]["outcome"] == "ingested"
+    check_rows(rows_from(aws, CLOUDTRAIL, [key]), sources_of({key: log}, "CloudTrail"))
+
+
+def test_an_unknown_event_fails_clearly(function):
+    ok, error = function.invoke({"hello": "world"})
+    assert not ok
+    assert "unknown event shape" in error, error
+
+
+def run_cli(aws, env_extra, *args):
+    env = {**aws.env(), **env_extra}
+    return subprocess.run([CLI, "ingest", *args], env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_a_writer_killed_after_its_lock_claim_is_repaired(aws, function, tmp_path):
+    """The CLI (same core and log store) dies right after claiming its version in DynamoDB,
+    before `_delta_log/N.json` exists; the next writer, the Lambda, completes that commit."""
+    first, second = generate(tmp_path, "--files", "2", "--records", "12", "--seed", "71")
+    keys = {"killed/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/first.json.gz": first,
+            "killed/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/second.json.gz": second}
+    heads = {k: upload(aws, p, k) for k, p in keys.items()}
+    first_key, second_key = keys
+
+    lock = {"AWS_S3_LOCKING_PROVIDER": "dynamodb", "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE}
+    killed = run_cli(aws, {**lock, "CLOUDTRAIL_DELTA_CRASH_AT": "after-lock-claim"},
+                     "--table", CLOUDTRAIL, "--insights-table", INSIGHTS,
+                     f"s3://{BUCKET}/{first_key}")
+    assert killed.returncode != 0 and "after-lock-claim" in killed.stderr, killed.stderr
+    latest = max(aws.lock_entries(LOCK_TABLE, CLOUDTRAIL), key=lambda e: e["fileName"])
+    assert latest["complete"] == "false"
+    claimed = int(latest["fileName"][:20])
+    log_key = f"tables/cloudtrail/_delta_log/{latest['fileName']}"
+    assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=log_key)
+
+    ok, response = function.invoke(s3_event(s3_record(second_key, heads[second_key])))
+    assert ok, response
+    assert response["objects"][0]["version"] == claimed + 1
+    repaired = {e["fileName"]: e for e in aws.lock_entries(LOCK_TABLE, CLOUDTRAIL)}
+    assert repaired[latest["fileName"]]["complete"] == "true"
+    # Both objects are in the table once, the killed writer's commit included.
+    check_rows(rows_from(aws, CLOUDTRAIL, keys), sources_of(keys, "CloudTrail"))
+    # Its retry finds it there.
+    ok, response = function.invoke(s3_event(s3_record(first_key, heads[first_key])))
+    assert ok and response["objects"][0]["outcome"] == "already_ingested", response
+
+
+def test_conditional_put_mode_from_the_cli(aws, tmp_path):
+    """The other commit mode: S3 conditional writes, no lock table. Four CLI processes ingest a
+    prefix of S3 objects at once; a re-run adds nothing."""
+    logs = generate(tmp_path, "--files", "8", "--records", "10", "--seed", "81")
+    for i, p in enumerate(logs):
+        upload(aws, p, f"cp/{i % 4}/" + str(p.relative_to(tmp_path)))
+    table, insights = f"s3://{BUCKET}/cp-tables/cloudtrail", f"s3://{BUCKET}/cp-tables/insights"
+    env = {**os.environ, **aws.env()}
+    runs = [subprocess.Popen([CLI, "ingest", "--table", table, "--insights-table", insights,
+                              f"s3://{BUCKET}/cp/{i}/"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for i in range(4)]
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, out + err
+        assert "2 files ingested" in out, out
+    keys = {f"cp/{i % 4}/" + str(p.relative_to(tmp_path)): p for i, p in enumerate(logs)}
+    check_rows(rows_from(aws, table, keys), sources_of(keys, "CloudTrail"))
+    assert aws.lock_entries(LOCK_TABLE, table) == []
+
+    again = run_cli(aws, {}, "--table", table, "--insights-table", insights, f"s3://{BUCKET}/cp/")
+    assert again.returncode == 0 and "already ingested: 8" in again.stdout, again.stdout
+
+
+def test_the_bundled_events_work_as_documented(aws, function):
+    """events/ (for `sam local invoke -e`) against the samples uploaded as events/README.md
+    says: every file gives the documented outcome."""
+    bucket = "my-cloudtrail-logs"
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    for sample in SAMPLES.rglob("*.json*"):
+        s3.upload_file(str(sample), bucket, str(sample.relative_to(SAMPLES)))
+    ct = ("AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30/"
+          "123456789012_CloudTrail_us-east-1_20240430T2200Z_41ACC356B8C5CEC9.json.gz")
+    s3.upload_file(str(SAMPLES / ct), bucket,
+                   "imported logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30/copy of+log.json.gz")
+
+    def invoke(name):
+        ok, response = function.invoke(json.loads((ROOT / "events" / name).read_text()))
+        assert ok, (name, response)
+        return response
+
+    expected = {
+        "s3-cloudtrail.json": ("ingested", "cloudtrail"),
+        "s3-insights.json": ("ingested", "insights"),
+        "s3-digest.json": ("skipped", None),
+        "s3-key-with-spaces-and-plus.json": ("ingested", "cloudtrail"),
+        "eventbridge-object-created.json": ("already_ingested", "cloudtrail"),
+    }
+    for name, (outcome, kind) in expected.items():
+        [result] = invoke(name)["objects"]
+        assert (result["outcome"], result.get("kind")) == (outcome, kind), (name, result)
+    assert invoke("sqs-batch.json") == {"batchItemFailures": []}
+    landed = {r["_source_uri"] for r in table_rows(CLOUDTRAIL, aws.storage_options())}
+    assert f"s3://{bucket}/{ct}" in landed
+    assert f"s3://{bucket}/imported logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30/copy of+log.json.gz" in landed
