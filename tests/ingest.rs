@@ -274,3 +274,50 @@ async fn writes_a_checkpoint_every_hundred_commits() {
         Outcome::AlreadyIngested { .. }
     ));
 }
+
+/// Two handles on one table, both at the same version, commit the same object: the second
+/// commit is turned away by delta-rs' conflict checker (`ConcurrentTransaction`, the same
+/// txn appId) and reported as already ingested. Deterministic: the second handle's snapshot
+/// is stale by construction, not by timing.
+#[tokio::test]
+async fn a_commit_with_a_stale_snapshot_of_the_same_object_is_rejected() {
+    use cloudtrail_delta::logstore::CommitMode;
+    use cloudtrail_delta::table::{CommitOutcome, LogTable};
+    use deltalake::writer::DeltaWriter;
+
+    let dir = tempfile::tempdir().unwrap();
+    let uri = dir.path().join("ct").to_str().unwrap().to_owned();
+    let options = HashMap::new();
+    let mode = CommitMode::ConditionalPut;
+    let mut first = LogTable::open_or_create(&uri, LogKind::CloudTrail, &options, &mode)
+        .await
+        .unwrap();
+    let mut second = LogTable::open_or_create(&uri, LogKind::CloudTrail, &options, &mode)
+        .await
+        .unwrap();
+    assert_eq!(first.version(), second.version());
+
+    let source = object("stale", b"the same content");
+    let adds_of = async |table: &LogTable| {
+        let mut builder = LogKind::CloudTrail.batch_builder();
+        builder
+            .append(br#"{"eventTime":"2024-04-30T22:00:00Z","eventID":"stale-1"}"#)
+            .unwrap();
+        let mut writer = table.writer().unwrap();
+        writer.write(builder.finish(&source.uri)).await.unwrap();
+        writer.flush().await.unwrap()
+    };
+    let first_adds = adds_of(&first).await;
+    let second_adds = adds_of(&second).await;
+    let id = source.ingest_id();
+
+    let committed = first.commit(first_adds, &id, &source.uri).await.unwrap();
+    assert!(
+        matches!(committed, CommitOutcome::Committed { .. }),
+        "{committed:?}"
+    );
+    // `second` was not refreshed: its commit starts from the version before `first`'s.
+    let rejected = second.commit(second_adds, &id, &source.uri).await.unwrap();
+    assert_eq!(rejected, CommitOutcome::AlreadyIngested);
+    assert_eq!(rows_in_log(&dir.path().join("ct")), 1);
+}

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 const TABLE_PATH: &str = "tablePath";
@@ -113,22 +113,7 @@ impl LockTable {
             .expression_attribute_names("#f", FILE_NAME)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Claim::Claimed),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Claim::Taken)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                Err(self.not_found())
-            }
-            Err(e) => Err(self.request("PutItem", e)),
-        }
+        self.conditional("PutItem", result, Claim::Claimed, Claim::Taken)
     }
 
     /// The entry of `version`, if claimed.
@@ -146,15 +131,7 @@ impl LockTable {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception())
-                {
-                    self.not_found()
-                } else {
-                    self.request("GetItem", e)
-                }
-            })?;
+            .map_err(|e| self.failure("GetItem", e))?;
         output.item.map(|item| self.parse(&item)).transpose()
     }
 
@@ -172,15 +149,7 @@ impl LockTable {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception())
-                {
-                    self.not_found()
-                } else {
-                    self.request("Query", e)
-                }
-            })?;
+            .map_err(|e| self.failure("Query", e))?;
         output
             .items
             .unwrap_or_default()
@@ -210,43 +179,12 @@ impl LockTable {
             .expression_attribute_values(":expire", AttributeValue::N(expire_at.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Completion::Completed),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Completion::AlreadyComplete)
-            }
-            Err(e) => Err(self.request("UpdateItem", e)),
-        }
-    }
-
-    /// Every entry of the table, oldest first (for tests and inspection).
-    pub async fn entries(&self, table_path: &str) -> Result<Vec<CommitEntry>, LockError> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("#t = :t")
-                .expression_attribute_names("#t", TABLE_PATH)
-                .expression_attribute_values(":t", s(table_path))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.request("Query", e))?;
-            for item in output.items.unwrap_or_default() {
-                entries.push(self.parse(&item)?);
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(entries),
-            }
-        }
+        self.conditional(
+            "UpdateItem",
+            result,
+            Completion::Completed,
+            Completion::AlreadyComplete,
+        )
     }
 
     fn parse(&self, item: &HashMap<String, AttributeValue>) -> Result<CommitEntry, LockError> {
@@ -269,12 +207,6 @@ impl LockTable {
         })
     }
 
-    fn not_found(&self) -> LockError {
-        LockError::TableNotFound {
-            table: self.name.clone(),
-        }
-    }
-
     fn bad_item(&self, reason: String) -> LockError {
         LockError::BadItem {
             table: self.name.clone(),
@@ -282,13 +214,42 @@ impl LockTable {
         }
     }
 
-    fn request<E, R>(&self, operation: &'static str, error: SdkError<E, R>) -> LockError
+    /// The outcome of a conditional write: `done`, or `refused` when its condition failed.
+    fn conditional<T, O, E, R>(
+        &self,
+        operation: &'static str,
+        result: Result<O, SdkError<E, R>>,
+        done: T,
+        refused: T,
+    ) -> Result<T, LockError>
     where
-        E: std::error::Error + 'static,
+        E: std::error::Error + ProvideErrorMetadata + 'static,
         R: std::fmt::Debug,
     {
+        match result {
+            Ok(_) => Ok(done),
+            Err(e)
+                if e.as_service_error().and_then(|e| e.code())
+                    == Some("ConditionalCheckFailedException") =>
+            {
+                Ok(refused)
+            }
+            Err(e) => Err(self.failure(operation, e)),
+        }
+    }
+
+    /// A failed request: the lock table is missing, or anything else.
+    fn failure<E, R>(&self, operation: &'static str, error: SdkError<E, R>) -> LockError
+    where
+        E: std::error::Error + ProvideErrorMetadata + 'static,
+        R: std::fmt::Debug,
+    {
+        let table = self.name.clone();
+        if error.as_service_error().and_then(|e| e.code()) == Some("ResourceNotFoundException") {
+            return LockError::TableNotFound { table };
+        }
         LockError::Request {
-            table: self.name.clone(),
+            table,
             operation,
             message: DisplayErrorContext(&error).to_string(),
         }

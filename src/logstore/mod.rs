@@ -142,10 +142,13 @@ impl LogStoreFactory for LockTableFactory {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    /// A variable lookup over fixed pairs, standing in for the environment.
+    pub(crate) fn lookup<'a>(
+        vars: &'a [(&'a str, &'a str)],
+    ) -> impl Fn(&str) -> Option<String> + 'a {
         |name| {
             vars.iter()
                 .find(|(k, _)| *k == name)

@@ -323,3 +323,21 @@ def test_the_bundled_events_work_as_documented(aws, function):
     landed = {r["_source_uri"] for r in table_rows(CLOUDTRAIL, aws.storage_options())}
     assert f"s3://{bucket}/{ct}" in landed
     assert f"s3://{bucket}/imported logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30/copy of+log.json.gz" in landed
+
+
+@pytest.mark.parametrize("unset, bad, named", [
+    ("CLOUDTRAIL_TABLE_URI", {}, "CLOUDTRAIL_TABLE_URI"),
+    ("INSIGHTS_TABLE_URI", {}, "INSIGHTS_TABLE_URI"),
+    (None, {"AWS_S3_LOCKING_PROVIDER": "zookeeper"}, "AWS_S3_LOCKING_PROVIDER"),
+])
+def test_a_bad_setting_stops_the_function_at_init(aws, unset, bad, named):
+    from aws_local import LAMBDA
+    env = {**os.environ, **aws.env(), "CLOUDTRAIL_TABLE_URI": CLOUDTRAIL,
+           "INSIGHTS_TABLE_URI": INSIGHTS, **bad,
+           # No runtime API behind this address: init must fail before reaching it.
+           "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9", "AWS_LAMBDA_FUNCTION_NAME": "_",
+           "AWS_LAMBDA_FUNCTION_VERSION": "1", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"}
+    env.pop(unset, None)
+    result = subprocess.run([LAMBDA], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert named in result.stdout + result.stderr, result.stdout + result.stderr
