@@ -11,9 +11,9 @@ import urllib.parse
 import pytest
 
 from aws_local import CLI, ROOT, LambdaRuntime, Moto, finish
+from logs import generate
 from readback import check_rows, load, table_rows
 
-GENERATOR = ROOT.parent / "shared" / "bench" / "gen_cloudtrail.py"
 SAMPLES = ROOT / "samples"
 BUCKET = "trail-logs"
 LOCK_TABLE = "delta_log"
@@ -42,12 +42,6 @@ def function(aws, tmp_path_factory):
     runtime = LambdaRuntime(tmp_path_factory.mktemp("lambda"), env, instances=4)
     yield runtime
     runtime.close()
-
-
-def generate(out, *args):
-    subprocess.run([sys.executable, str(GENERATOR), "--out", str(out), *args], check=True,
-                   capture_output=True)
-    return sorted(p for p in out.rglob("*") if p.is_file())
 
 
 def upload(aws, path, key):
@@ -94,9 +88,8 @@ def rows_from(aws, table, keys):
 def test_s3_events_land_every_value(aws, function, tmp_path):
     """Samples and generated logs, one with spaces and `+` in its key, each announced by an S3
     event; a digest is skipped. Every value reads back from S3 equal to the source."""
-    logs = generate(tmp_path / "gen", "--files", "3", "--records", "40", "--seed", "11")
-    insights = generate(tmp_path / "ins", "--kind", "insights", "--files", "1", "--records", "3",
-                        "--seed", "12")
+    logs = generate(tmp_path / "gen", files=3, records=40, seed=11)
+    insights = generate(tmp_path / "ins", files=1, records=3, seed=12, kind="insights")
     paths_by_key = {str(p.relative_to(tmp_path / "gen")): p for p in logs}
     paths_by_key.update({str(p.relative_to(tmp_path / "ins")): p for p in insights})
     for sample in SAMPLES.rglob("*.json*"):
@@ -124,7 +117,7 @@ def test_s3_events_land_every_value(aws, function, tmp_path):
 
 
 def test_commits_go_through_the_lock_table(aws, function, tmp_path):
-    [log] = generate(tmp_path, "--files", "1", "--records", "10", "--seed", "21")
+    [log] = generate(tmp_path, files=1, records=10, seed=21)
     key = "lock/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/one.json.gz"
     ok, response = function.invoke(s3_event(s3_record(key, upload(aws, log, key))))
     assert ok, response
@@ -142,7 +135,7 @@ def test_commits_go_through_the_lock_table(aws, function, tmp_path):
 
 
 def test_sixteen_concurrent_invocations_land_exactly_once(aws, function, tmp_path):
-    logs = generate(tmp_path, "--files", "16", "--records", "30", "--seed", "31")
+    logs = generate(tmp_path, files=16, records=30, seed=31)
     keys = {f"burst/{i:02}/" + str(p.relative_to(tmp_path)): p for i, p in enumerate(logs)}
     events = [s3_event(s3_record(k, upload(aws, p, k))) for k, p in keys.items()]
     results = [finish(p) for p in [function.start_invoke(e) for e in events]]
@@ -153,7 +146,7 @@ def test_sixteen_concurrent_invocations_land_exactly_once(aws, function, tmp_pat
 
 
 def test_the_same_event_twice_lands_once(aws, function, tmp_path):
-    [log] = generate(tmp_path, "--files", "1", "--records", "25", "--seed", "41")
+    [log] = generate(tmp_path, files=1, records=25, seed=41)
     key = "twice/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/twice.json.gz"
     event = s3_event(s3_record(key, upload(aws, log, key)))
     first_ok, first = function.invoke(event)
@@ -171,7 +164,7 @@ def corrupt_copy(log, out):
 
 
 def test_a_corrupt_object_fails_alone(aws, function, tmp_path):
-    good, other = generate(tmp_path / "gen", "--files", "2", "--records", "20", "--seed", "51")
+    good, other = generate(tmp_path / "gen", files=2, records=20, seed=51)
     bad = corrupt_copy(good, tmp_path / "bad.json.gz")
     keys = {
         "corrupt/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/good.json.gz": good,
@@ -205,7 +198,7 @@ def test_a_corrupt_object_fails_alone(aws, function, tmp_path):
 
 
 def test_eventbridge_object_created(aws, function, tmp_path):
-    [log] = generate(tmp_path, "--files", "1", "--records", "15", "--seed", "61")
+    [log] = generate(tmp_path, files=1, records=15, seed=61)
     key = "eventbridge/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/eb log.json.gz"
     head = upload(aws, log, key)
     event = {
@@ -239,7 +232,7 @@ def run_cli(aws, env_extra, *args):
 def test_a_writer_killed_after_its_lock_claim_is_repaired(aws, function, tmp_path):
     """The CLI (same core and log store) dies right after claiming its version in DynamoDB,
     before `_delta_log/N.json` exists; the next writer, the Lambda, completes that commit."""
-    first, second = generate(tmp_path, "--files", "2", "--records", "12", "--seed", "71")
+    first, second = generate(tmp_path, files=2, records=12, seed=71)
     keys = {"killed/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/first.json.gz": first,
             "killed/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/second.json.gz": second}
     heads = {k: upload(aws, p, k) for k, p in keys.items()}
@@ -271,7 +264,7 @@ def test_a_writer_killed_after_its_lock_claim_is_repaired(aws, function, tmp_pat
 def test_conditional_put_mode_from_the_cli(aws, tmp_path):
     """The other commit mode: S3 conditional writes, no lock table. Four CLI processes ingest a
     prefix of S3 objects at once; a re-run adds nothing."""
-    logs = generate(tmp_path, "--files", "8", "--records", "10", "--seed", "81")
+    logs = generate(tmp_path, files=8, records=10, seed=81)
     for i, p in enumerate(logs):
         upload(aws, p, f"cp/{i % 4}/" + str(p.relative_to(tmp_path)))
     table, insights = f"s3://{BUCKET}/cp-tables/cloudtrail", f"s3://{BUCKET}/cp-tables/insights"

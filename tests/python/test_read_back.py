@@ -9,12 +9,12 @@ import sys
 import pytest
 from deltalake import DeltaTable
 
+from logs import generate
 from readback import check_table, source_records
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 BIN = os.environ.get("CLOUDTRAIL_DELTA_BIN", str(ROOT / "target" / "debug" / "cloudtrail-delta"))
-GENERATOR = ROOT.parent / "shared" / "bench" / "gen_cloudtrail.py"
 
 
 def ingest(tmp, *sources, check=True):
@@ -49,11 +49,8 @@ def test_every_value_of_the_samples_reads_back(tmp_path):
 
 
 def test_reingest_after_optimize_adds_nothing(tmp_path):
-    if not GENERATOR.exists():
-        pytest.skip(f"{GENERATOR} not found")
     logs = tmp_path / "logs"
-    subprocess.run([sys.executable, str(GENERATOR), "--out", str(logs), "--files", "6", "--records", "50", "--seed", "3"],
-                   check=True, capture_output=True)
+    generate(logs, files=6, records=50, seed=3)
     ingest(tmp_path, logs)
     table = DeltaTable(str(tmp_path / "ct"))
     files_before = set(table.file_uris())
