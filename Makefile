@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 
 LAMBDA_ZIP := target/lambda/cloudtrail-delta-lambda/bootstrap.zip
 
-.PHONY: demo test lint build deploy invoke-local clean tools
+.PHONY: demo test lint build deploy invoke-local bench clean tools
 
 ## demo: build, then ingest the bundled sample logs into ./delta/ and print what landed.
 demo:
@@ -51,6 +51,18 @@ EVENT ?= events/s3-cloudtrail.json
 invoke-local: $(VENV)/.installed
 	$(VENV)/bin/sam build
 	$(VENV)/bin/sam local invoke IngestFunction -e $(EVENT)
+
+## bench: ours against the peers (Python deltalake, DuckDB) and the decompression floor on the
+## same generated files, one core; prints one table. BENCH_ARGS="--reps 5 --inputs one-100k"
+BENCH_ARGS ?=
+bench: $(VENV)/.bench
+	command -v libdeflate-gunzip >/dev/null || apt-get install -y libdeflate-tools
+	$(CARGO) build --release --bin cloudtrail-delta
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+$(VENV)/.bench: bench/requirements.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
 
 tools: $(VENV)/.installed
 
