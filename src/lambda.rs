@@ -76,12 +76,15 @@ impl Config {
     }
 }
 
-/// What failed in an invocation, per object.
+/// Why an invocation failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{} of {total} objects failed: {}", failures.len(), failures.join("; "))]
-pub struct InvocationError {
-    pub total: usize,
-    pub failures: Vec<String>,
+pub enum InvocationError {
+    /// The payload is not an event we handle.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// Some of the announced objects failed (each `<uri>: <cause>`); the others landed.
+    #[error("{} of {total} objects failed: {}", failures.len(), failures.join("; "))]
+    Objects { total: usize, failures: Vec<String> },
 }
 
 /// The function, kept across warm invocations (table handles stay open and are refreshed).
@@ -104,13 +107,8 @@ impl Function {
 
     /// Handles one invocation payload.
     pub async fn handle(&self, payload: Value) -> Result<Value, InvocationError> {
-        let invocation = parse_invocation(&payload).map_err(|e| {
-            tracing::error!(error = %e, "cannot read the event");
-            InvocationError {
-                total: 0,
-                failures: vec![e.to_string()],
-            }
-        })?;
+        let invocation = parse_invocation(&payload)
+            .inspect_err(|e| tracing::error!(error = %e, "cannot read the event"))?;
         match invocation {
             Invocation::Objects(objects) => {
                 let total = objects.len();
@@ -125,7 +123,7 @@ impl Function {
                 if failures.is_empty() {
                     Ok(json!({ "objects": results }))
                 } else {
-                    Err(InvocationError { total, failures })
+                    Err(InvocationError::Objects { total, failures })
                 }
             }
             Invocation::Queue(messages) => {
