@@ -11,7 +11,8 @@
 //! - [`decode`]: gzip detection and framing of the document into records;
 //! - [`columns`] and [`schema`]: parsing records straight into Arrow builders;
 //!   [`rescue`] keeps whatever the schema cannot type;
-//! - [`table`]: the Delta table (creation, idempotent commits);
+//! - [`table`]: the Delta table (creation, idempotent commits); [`ingested`] indexes the
+//!   ingest ids it holds;
 //! - [`ingest`]: the stages wired together for one object;
 //! - [`source`]: identities of log objects and local listing;
 //! - [`memory`]: allocator settings the binaries apply at start.
@@ -22,6 +23,7 @@ pub mod crash;
 pub mod decode;
 pub mod event;
 pub mod ingest;
+pub mod ingested;
 pub mod lambda;
 pub mod logstore;
 pub mod memory;

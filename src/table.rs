@@ -25,6 +25,7 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::RecordBatchWriter;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 
+use crate::ingested::IngestedIds;
 use crate::logstore::{self, CommitMode};
 use crate::schema::{EVENT_DATE, LogKind};
 
@@ -80,6 +81,15 @@ pub enum CommitOutcome {
 pub struct LogTable {
     kind: LogKind,
     table: DeltaTable,
+    /// The ingest ids in the table, loaded on first use; `Unreadable` when the table's
+    /// checkpoints are of a kind the index does not read (then delta-rs is asked per id).
+    ingested: Index,
+}
+
+enum Index {
+    NotLoaded,
+    Loaded(IngestedIds),
+    Unreadable,
 }
 
 impl LogTable {
@@ -108,7 +118,11 @@ impl LogTable {
                 "{uri} is a Delta table with another schema than the {kind} schema of this version"
             )));
         }
-        Ok(Self { kind, table })
+        Ok(Self {
+            kind,
+            table,
+            ingested: Index::NotLoaded,
+        })
     }
 
     async fn create(table: DeltaTable, kind: LogKind) -> Result<DeltaTable, DeltaTableError> {
@@ -165,12 +179,28 @@ impl LogTable {
     }
 
     /// Whether an object with this ingest id is already in the table.
-    pub async fn contains(&self, ingest_id: &str) -> Result<bool, DeltaTableError> {
-        let snapshot = self.table.snapshot()?;
-        Ok(snapshot
-            .transaction_version(self.table.log_store().as_ref(), ingest_id)
-            .await?
-            .is_some())
+    /// As of the loaded version: [`refresh`](Self::refresh) first to see other writers' commits.
+    pub async fn contains(&mut self, ingest_id: &str) -> Result<bool, DeltaTableError> {
+        let version = self.table.version().unwrap_or(0);
+        let log_store = self.table.log_store();
+        if let Index::NotLoaded = self.ingested {
+            self.ingested = match IngestedIds::load(log_store.as_ref(), version).await? {
+                Some(index) => Index::Loaded(index),
+                None => Index::Unreadable,
+            };
+        }
+        match &mut self.ingested {
+            Index::Loaded(index) => {
+                index.catch_up(log_store.as_ref(), version).await?;
+                Ok(index.contains(ingest_id))
+            }
+            Index::NotLoaded | Index::Unreadable => Ok(self
+                .table
+                .snapshot()?
+                .transaction_version(log_store.as_ref(), ingest_id)
+                .await?
+                .is_some()),
+        }
     }
 
     /// A writer that streams zstd Parquet files into this table's partitions.
@@ -223,6 +253,9 @@ impl LogTable {
                 let version = done.version();
                 let retries = done.metrics.num_retries;
                 self.table.state = Some(done.snapshot());
+                if let Index::Loaded(index) = &mut self.ingested {
+                    index.insert(ingest_id);
+                }
                 Ok(CommitOutcome::Committed { version, retries })
             }
             Err(DeltaTableError::Transaction {
