@@ -6,14 +6,14 @@
 //! Nothing becomes visible until the single commit at the end: an object that fails anywhere
 //! lands nothing (files already uploaded stay unreferenced, for VACUUM to remove).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use deltalake::errors::DeltaTableError;
-use deltalake::writer::DeltaWriter;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use tokio::sync::mpsc;
 
 use crate::decode::{DecodeError, Limits, RecordFramer, decompressed};
@@ -48,7 +48,7 @@ pub enum Cause {
     #[error("Delta table {table}: {source}")]
     Table {
         table: String,
-        source: DeltaTableError,
+        source: Box<DeltaTableError>,
     },
     #[error("the parser stopped unexpectedly: {0}")]
     Parser(String),
@@ -85,6 +85,17 @@ pub struct Report {
     /// Encoding and uploading Parquet (overlaps `parse`).
     pub write: Duration,
     pub commit: Duration,
+}
+
+/// Opens an object's bytes as delivered (gzip or plain JSON); may be called again when the
+/// object has to be re-read.
+pub type Opener = Arc<dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Send + Sync>;
+
+/// One object of a batch (see [`Ingester::ingest_batch`]).
+#[derive(Clone)]
+pub struct BatchItem {
+    pub object: SourceObject,
+    pub open: Opener,
 }
 
 /// Where the tables are.
@@ -152,7 +163,10 @@ impl Ingester {
             let table =
                 LogTable::open_or_create(&uri, kind, &self.storage_options, &self.commit_mode)
                     .await
-                    .map_err(|source| Cause::Table { table: uri, source })?;
+                    .map_err(|source| Cause::Table {
+                        table: uri,
+                        source: Box::new(source),
+                    })?;
             self.tables.insert(kind, table);
         }
         Ok(self.tables.get_mut(&kind).expect("inserted above"))
@@ -180,6 +194,158 @@ impl Ingester {
             })
     }
 
+    /// Ingests several objects with one commit per table: their records share Parquet files
+    /// (per partition) and the commit carries every object's ingest id, so each object is
+    /// still in the table wholly or not at all, and exactly once. Results are in the order of
+    /// `items`.
+    ///
+    /// If one object fails, or the shared commit cannot be made, nothing of the shared write is
+    /// committed (its files stay unreferenced, for VACUUM): the failed object is reported and
+    /// the others are ingested one commit each, so a bad object fails only itself.
+    pub async fn ingest_batch(&mut self, items: &[BatchItem]) -> Vec<Result<Outcome, IngestError>> {
+        let mut results: Vec<Option<Result<Outcome, IngestError>>> =
+            std::iter::repeat_with(|| None).take(items.len()).collect();
+        let mut by_kind: BTreeMap<LogKind, Vec<usize>> = BTreeMap::new();
+        for (index, item) in items.iter().enumerate() {
+            match route(&item.object.key) {
+                Route::Skip(reason) => results[index] = Some(Ok(Outcome::Skipped(reason))),
+                Route::Ingest(kind) => by_kind.entry(kind).or_default().push(index),
+            }
+        }
+        for (kind, members) in by_kind {
+            let failed = match self.ingest_together(kind, items, &members).await {
+                Ok(outcomes) => {
+                    for (index, outcome) in members.iter().zip(outcomes) {
+                        results[*index] = Some(Ok(outcome));
+                    }
+                    continue;
+                }
+                Err(failed) => failed,
+            };
+            if let Some((index, cause)) = failed {
+                results[index] = Some(Err(IngestError {
+                    uri: items[index].object.uri.clone(),
+                    cause,
+                }));
+            }
+            for &index in &members {
+                if results[index].is_none() {
+                    let item = &items[index];
+                    let open = item.open.clone();
+                    let result = self
+                        .ingest_as(kind, &item.object, move || open())
+                        .await
+                        .map_err(|cause| IngestError {
+                            uri: item.object.uri.clone(),
+                            cause,
+                        });
+                    results[index] = Some(result);
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|result| result.expect("every item has a result"))
+            .collect()
+    }
+
+    /// Writes the objects `members` of `items` (all of `kind`) and commits them once. `Err`
+    /// when that cannot be done; it names the object at fault if one is (then the others are
+    /// fine to retry on their own).
+    async fn ingest_together(
+        &mut self,
+        kind: LogKind,
+        items: &[BatchItem],
+        members: &[usize],
+    ) -> Result<Vec<Outcome>, Option<(usize, Cause)>> {
+        let limits = self.limits;
+        let table = self.open_table(kind).await.map_err(|_| None)?;
+        table.refresh().await.map_err(|_| None)?;
+        let mut outcomes = vec![Outcome::AlreadyIngested { kind }; members.len()];
+        let mut todo = Vec::new();
+        let mut ids = HashSet::new();
+        for (slot, &index) in members.iter().enumerate() {
+            let ingest_id = items[index].object.ingest_id();
+            // An object twice in one batch is ingested once.
+            if ids.insert(ingest_id.clone())
+                && !table.contains(&ingest_id).await.map_err(|_| None)?
+            {
+                todo.push((slot, index, ingest_id));
+            }
+        }
+        if todo.is_empty() {
+            return Ok(outcomes);
+        }
+
+        let table_uri = table.uri();
+        let mut writer = table.writer().map_err(|_| None)?;
+        let mut written = Vec::with_capacity(todo.len());
+        for &(_, index, _) in &todo {
+            let item = &items[index];
+            let open = item.open.clone();
+            match write_object(
+                &mut writer,
+                &table_uri,
+                kind,
+                &item.object.uri,
+                move || open(),
+                limits,
+            )
+            .await
+            {
+                Ok(done) => written.push(done),
+                Err(cause) => {
+                    writer.reset();
+                    return Err(match cause {
+                        // The shared writer failed: not this object's fault.
+                        Cause::Table { .. } => None,
+                        cause => Some((index, cause)),
+                    });
+                }
+            }
+        }
+        let started = Instant::now();
+        let adds = match writer.flush().await {
+            Ok(adds) => adds,
+            Err(_) => {
+                writer.reset();
+                return Err(None);
+            }
+        };
+        let flush = started.elapsed();
+        let files = adds.len();
+
+        crate::crash::point(crate::crash::BEFORE_COMMIT);
+        let started = Instant::now();
+        let objects: Vec<(&str, &str)> = todo
+            .iter()
+            .map(|(_, index, ingest_id)| (ingest_id.as_str(), items[*index].object.uri.as_str()))
+            .collect();
+        let (version, retries) = match table.commit(adds, &objects).await {
+            Ok(CommitOutcome::Committed { version, retries }) => (version, retries),
+            Ok(CommitOutcome::AlreadyIngested) => return Ok(outcomes),
+            // Another writer took some of the objects, or the commit failed: one by one.
+            Err(_) => return Err(None),
+        };
+        let commit = started.elapsed();
+        for ((slot, _, _), (parsed, write)) in todo.iter().zip(written) {
+            outcomes[*slot] = Outcome::Ingested(Report {
+                kind,
+                records: parsed.records,
+                object_bytes: parsed.object_bytes,
+                json_bytes: parsed.json_bytes,
+                files,
+                version,
+                commit_retries: retries,
+                read: parsed.read,
+                parse: parsed.elapsed.saturating_sub(parsed.read),
+                write: write + flush,
+                commit,
+            });
+        }
+        Ok(outcomes)
+    }
+
     async fn ingest_as<R, F>(
         &mut self,
         kind: LogKind,
@@ -194,7 +360,10 @@ impl Ingester {
         let table = self.open_table(kind).await?;
         let table_error = |table: &LogTable| {
             let uri = table.uri();
-            move |source| Cause::Table { table: uri, source }
+            move |source| Cause::Table {
+                table: uri,
+                source: Box::new(source),
+            }
         };
         table.refresh().await.map_err(table_error(table))?;
         let ingest_id = object.ingest_id();
@@ -206,31 +375,16 @@ impl Ingester {
             return Ok(Outcome::AlreadyIngested { kind });
         }
 
-        let (batches, mut received) = mpsc::channel(2);
-        let uri = object.uri.clone();
-        let parser =
-            tokio::task::spawn_blocking(move || parse_object(kind, &uri, open, limits, batches));
-
         let mut writer = table.writer().map_err(table_error(table))?;
-        let mut write_time = Duration::ZERO;
-        let mut failure = None;
-        while let Some(batch) = received.recv().await {
-            let started = Instant::now();
-            if let Err(e) = writer.write(batch).await {
-                failure = Some(table_error(table)(e));
-                break;
-            }
-            write_time += started.elapsed();
-        }
-        drop(received); // stops the parser if the writer failed
-        let parsed = parser.await.map_err(|e| Cause::Parser(e.to_string()))?;
-        let parsed = match (failure, parsed) {
-            (Some(cause), _) | (None, Err(cause)) => {
-                writer.reset();
-                return Err(cause);
-            }
-            (None, Ok(parsed)) => parsed,
-        };
+        let table_uri = table.uri();
+        let (parsed, mut write_time) =
+            match write_object(&mut writer, &table_uri, kind, &object.uri, open, limits).await {
+                Ok(done) => done,
+                Err(cause) => {
+                    writer.reset();
+                    return Err(cause);
+                }
+            };
         let started = Instant::now();
         let adds = match writer.flush().await {
             Ok(adds) => adds,
@@ -245,7 +399,7 @@ impl Ingester {
         crate::crash::point(crate::crash::BEFORE_COMMIT);
         let started = Instant::now();
         let outcome = table
-            .commit(adds, &ingest_id, &object.uri)
+            .commit(adds, &[(ingest_id.as_str(), object.uri.as_str())])
             .await
             .map_err(table_error(table))?;
         let commit = started.elapsed();
@@ -265,6 +419,45 @@ impl Ingester {
                 commit,
             }),
         })
+    }
+}
+
+/// Streams one object into `writer`: parses on a blocking thread, encodes here. On error the
+/// writer holds part of the object and must be reset.
+async fn write_object<R, F>(
+    writer: &mut RecordBatchWriter,
+    table_uri: &str,
+    kind: LogKind,
+    uri: &str,
+    open: F,
+    limits: Limits,
+) -> Result<(Parsed, Duration), Cause>
+where
+    R: Read + Send + 'static,
+    F: FnOnce() -> std::io::Result<R> + Send + 'static,
+{
+    let (batches, mut received) = mpsc::channel(2);
+    let parser_uri = uri.to_owned();
+    let parser =
+        tokio::task::spawn_blocking(move || parse_object(kind, &parser_uri, open, limits, batches));
+    let mut write_time = Duration::ZERO;
+    let mut failure = None;
+    while let Some(batch) = received.recv().await {
+        let started = Instant::now();
+        if let Err(source) = writer.write(batch).await {
+            failure = Some(Cause::Table {
+                table: table_uri.to_owned(),
+                source: Box::new(source),
+            });
+            break;
+        }
+        write_time += started.elapsed();
+    }
+    drop(received); // stops the parser if the writer failed
+    let parsed = parser.await.map_err(|e| Cause::Parser(e.to_string()))?;
+    match (failure, parsed) {
+        (Some(cause), _) | (None, Err(cause)) => Err(cause),
+        (None, Ok(parsed)) => Ok((parsed, write_time)),
     }
 }
 

@@ -1,16 +1,17 @@
 //! `cloudtrail-delta`: ingest CloudTrail log files into local (or object-store) Delta tables.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use cloudtrail_delta::ingest::TableUris;
+use cloudtrail_delta::ingest::{BatchItem, IngestError, TableUris};
 use cloudtrail_delta::logstore::{self, CommitMode};
-use cloudtrail_delta::route::SkipReason;
+use cloudtrail_delta::route::{SkipReason, delivery_date};
 use cloudtrail_delta::source::local::local_files;
 use cloudtrail_delta::source::s3::{S3Object, S3Source};
 use cloudtrail_delta::{Ingester, LogKind, Outcome, SourceObject, aws};
@@ -45,6 +46,14 @@ enum Command {
         /// the prefix).
         #[arg(required = true)]
         sources: Vec<String>,
+        /// Objects committed together, at most (1: one commit per object). Each object is
+        /// still in a table wholly or not at all; an interrupted run loses at most one batch
+        /// of work, and a re-run adds nothing twice.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+        objects_per_commit: u64,
+        /// Megabytes of objects (as stored, gzip) committed together, at most.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+        mb_per_commit: u64,
     },
 }
 
@@ -86,6 +95,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         table,
         insights_table,
         sources,
+        objects_per_commit,
+        mb_per_commit,
     } = cli.command;
     let commit_mode = CommitMode::from_env().map_err(anyhow::Error::msg)?;
     let needs_aws = sources.iter().any(|s| s.starts_with("s3://"))
@@ -138,55 +149,35 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
 
     let mut summary = Summary::default();
+    let mut batch = Batch::new(objects_per_commit, mb_per_commit << 20);
     for input in files {
-        let (object, result) = match input {
-            Input::Local(path) => {
-                let object = match SourceObject::local(&path) {
-                    Ok(object) => object,
-                    Err(e) => {
-                        summary
-                            .failed
-                            .push(format!("{}: cannot read: {e}", path.display()));
-                        progress.inc(1);
-                        continue;
-                    }
-                };
-                let result = ingester.ingest(&object, move || File::open(path)).await;
-                (object, result)
-            }
-            Input::S3(s3_object) => {
-                let object = s3_object.source();
-                let open = s3.as_ref().context("no S3 client")?.opener(&s3_object);
-                let result = ingester.ingest(&object, open).await;
-                (object, result)
-            }
+        let item = match input {
+            Input::Local(path) => match SourceObject::local(&path) {
+                Ok(object) => BatchItem {
+                    object,
+                    open: Arc::new(move || {
+                        File::open(&path).map(|file| Box::new(file) as Box<dyn Read + Send>)
+                    }),
+                },
+                Err(e) => {
+                    summary
+                        .failed
+                        .push(format!("{}: cannot read: {e}", path.display()));
+                    progress.inc(1);
+                    continue;
+                }
+            },
+            Input::S3(s3_object) => BatchItem {
+                object: s3_object.source(),
+                open: Arc::new(s3.as_ref().context("no S3 client")?.opener(&s3_object)),
+            },
         };
-        match result {
-            Ok(Outcome::Ingested(report)) => {
-                tracing::debug!(uri = %object.uri, kind = %report.kind, records = report.records,
-                    version = report.version, files = report.files, "ingested");
-                let entry = summary.ingested.entry(report.kind).or_default();
-                entry.0 += 1;
-                entry.1 += report.records;
-            }
-            Ok(Outcome::AlreadyIngested { kind }) => {
-                tracing::info!(uri = %object.uri, %kind, "already ingested, nothing added");
-                summary.already += 1;
-            }
-            Ok(Outcome::Skipped(reason)) => {
-                tracing::info!(uri = %object.uri, %reason, "skipped");
-                *summary
-                    .skipped
-                    .entry(skip_label(reason).to_owned())
-                    .or_default() += 1;
-            }
-            Err(e) => {
-                tracing::error!("{e}");
-                summary.failed.push(e.to_string());
-            }
+        if !batch.fits(&item) {
+            batch.ingest(&mut ingester, &mut summary, &progress).await;
         }
-        progress.inc(1);
+        batch.push(item);
     }
+    batch.ingest(&mut ingester, &mut summary, &progress).await;
     progress.finish_and_clear();
 
     for kind in [LogKind::CloudTrail, LogKind::Insights] {
@@ -223,6 +214,95 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Objects to commit together: up to a count and a size, and from at most two delivery dates
+/// (so that few partitions are open at once).
+struct Batch {
+    items: Vec<BatchItem>,
+    bytes: u64,
+    dates: BTreeSet<String>,
+    max_items: u64,
+    max_bytes: u64,
+}
+
+impl Batch {
+    fn new(max_items: u64, max_bytes: u64) -> Self {
+        Self {
+            items: Vec::new(),
+            bytes: 0,
+            dates: BTreeSet::new(),
+            max_items,
+            max_bytes,
+        }
+    }
+
+    /// Whether `item` may join the batch (an empty batch takes anything).
+    fn fits(&self, item: &BatchItem) -> bool {
+        let new_date = delivery_date(&item.object.key)
+            .is_some_and(|date| !self.dates.contains(date) && self.dates.len() >= 2);
+        self.items.is_empty()
+            || (self.items.len() as u64) < self.max_items
+                && self.bytes + item.object.size.unwrap_or(0) <= self.max_bytes
+                && !new_date
+    }
+
+    fn push(&mut self, item: BatchItem) {
+        self.bytes += item.object.size.unwrap_or(0);
+        if let Some(date) = delivery_date(&item.object.key) {
+            self.dates.insert(date.to_owned());
+        }
+        self.items.push(item);
+    }
+
+    /// Ingests the batch (one commit per table) and empties it.
+    async fn ingest(
+        &mut self,
+        ingester: &mut Ingester,
+        summary: &mut Summary,
+        progress: &ProgressBar,
+    ) {
+        if self.items.is_empty() {
+            return;
+        }
+        let results = ingester.ingest_batch(&self.items).await;
+        for (item, result) in self.items.iter().zip(results) {
+            summary.record(&item.object, result);
+            progress.inc(1);
+        }
+        self.items.clear();
+        self.bytes = 0;
+        self.dates.clear();
+    }
+}
+
+impl Summary {
+    fn record(&mut self, object: &SourceObject, result: Result<Outcome, IngestError>) {
+        match result {
+            Ok(Outcome::Ingested(report)) => {
+                tracing::debug!(uri = %object.uri, kind = %report.kind, records = report.records,
+                    version = report.version, files = report.files, "ingested");
+                let entry = self.ingested.entry(report.kind).or_default();
+                entry.0 += 1;
+                entry.1 += report.records;
+            }
+            Ok(Outcome::AlreadyIngested { kind }) => {
+                tracing::info!(uri = %object.uri, %kind, "already ingested, nothing added");
+                self.already += 1;
+            }
+            Ok(Outcome::Skipped(reason)) => {
+                tracing::info!(uri = %object.uri, %reason, "skipped");
+                *self
+                    .skipped
+                    .entry(skip_label(reason).to_owned())
+                    .or_default() += 1;
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                self.failed.push(e.to_string());
+            }
+        }
+    }
 }
 
 fn skip_label(reason: SkipReason) -> &'static str {

@@ -59,6 +59,31 @@ pub fn route(key: &str) -> Route {
     }
 }
 
+/// The delivery date of a log by its key, `YYYY/MM/DD` (the folders after the region), if
+/// the key has CloudTrail's layout. Records of a log fall on that date or, around midnight,
+/// the day before: batches of objects group by it to keep few partitions open at once.
+pub fn delivery_date(key: &str) -> Option<&str> {
+    let folders: Vec<&str> = key.rsplit('/').skip(1).collect();
+    // Nearest folders first: DD, MM, YYYY, region, CloudTrail[-Insight].
+    match folders.as_slice() {
+        [
+            day,
+            month,
+            year,
+            _region,
+            "CloudTrail" | "CloudTrail-Insight",
+            ..,
+        ] if [(year, 4), (month, 2), (day, 2)]
+            .iter()
+            .all(|(part, len)| part.len() == *len && part.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            let end = key.len() - key.rsplit('/').next().map_or(0, str::len) - 1;
+            Some(&key[end - 10..end])
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +133,27 @@ mod tests {
             route("CloudTrail/AWSLogs/1/CloudTrail-Digest/r/2024/04/30/x.json.gz"),
             Route::Skip(SkipReason::Digest)
         );
+    }
+
+    #[test]
+    fn delivery_date_is_read_from_the_layout() {
+        assert_eq!(
+            delivery_date("p/AWSLogs/o-a/1/CloudTrail/us-east-1/2024/04/30/x.json.gz"),
+            Some("2024/04/30")
+        );
+        assert_eq!(
+            delivery_date("AWSLogs/1/CloudTrail-Insight/eu-west-1/2023/12/01/x.json.gz"),
+            Some("2023/12/01")
+        );
+        assert_eq!(
+            delivery_date("AWSLogs/1/CloudTrail/us-east-1/x.json.gz"),
+            None
+        );
+        assert_eq!(delivery_date("logs/2024/04/30/x.json.gz"), None);
+        assert_eq!(
+            delivery_date("AWSLogs/1/CloudTrail/r/24/4/30/x.json.gz"),
+            None
+        );
+        assert_eq!(delivery_date("x.json.gz"), None);
     }
 }

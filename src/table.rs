@@ -219,23 +219,24 @@ impl LogTable {
             .with_target_file_size(TARGET_FILE_SIZE))
     }
 
-    /// Commits `adds` as one append carrying the object's ingest id.
+    /// Commits `adds` as one append carrying the ingest id of every object they hold
+    /// (`objects`: ingest id and URI of each).
     pub async fn commit(
         &mut self,
         adds: Vec<Add>,
-        ingest_id: &str,
-        source_uri: &str,
+        objects: &[(&str, &str)],
     ) -> Result<CommitOutcome, DeltaTableError> {
         let now = chrono::Utc::now().timestamp_millis();
+        let transactions = objects
+            .iter()
+            .map(|(ingest_id, _)| Transaction::new_with_last_update(*ingest_id, 1, Some(now)))
+            .collect();
+        let sources: Vec<&str> = objects.iter().map(|(_, uri)| *uri).collect();
         let properties = CommitProperties::default()
-            .with_application_transaction(Transaction::new_with_last_update(
-                ingest_id,
-                1,
-                Some(now),
-            ))
+            .with_application_transactions(transactions)
             .with_metadata([(
-                "cloudtrail_delta.source".to_owned(),
-                serde_json::json!(source_uri),
+                "cloudtrail_delta.sources".to_owned(),
+                serde_json::json!(sources),
             )])
             .with_max_retries(100);
         let operation = DeltaOperation::Write {
@@ -254,7 +255,9 @@ impl LogTable {
                 let retries = done.metrics.num_retries;
                 self.table.state = Some(done.snapshot());
                 if let Index::Loaded(index) = &mut self.ingested {
-                    index.insert(ingest_id);
+                    for (ingest_id, _) in objects {
+                        index.insert(ingest_id);
+                    }
                 }
                 Ok(CommitOutcome::Committed { version, retries })
             }
@@ -262,12 +265,18 @@ impl LogTable {
                 source: TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
             }) => {
                 self.refresh().await?;
-                if self.contains(ingest_id).await? {
+                let mut held = 0;
+                for (ingest_id, _) in objects {
+                    held += usize::from(self.contains(ingest_id).await?);
+                }
+                if held == objects.len() {
                     Ok(CommitOutcome::AlreadyIngested)
                 } else {
                     Err(DeltaTableError::Generic(format!(
-                        "commit of {source_uri} conflicted with a concurrent transaction, \
-                         but the table does not hold it"
+                        "commit of {} conflicted with a concurrent transaction that ingested \
+                         {held} of its {} objects",
+                        sources.join(", "),
+                        objects.len()
                     )))
                 }
             }

@@ -2,10 +2,11 @@
 //! racing ingests add nothing, concurrent ingests of different objects both land, checkpoints.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Cursor, Write};
+use std::io::{Cursor, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
-use cloudtrail_delta::ingest::{Cause, TableUris};
+use cloudtrail_delta::ingest::{BatchItem, Cause, TableUris};
 use cloudtrail_delta::{Ingester, LogKind, Outcome, SourceObject};
 use flate2::{Compression, write::GzEncoder};
 
@@ -311,13 +312,162 @@ async fn a_commit_with_a_stale_snapshot_of_the_same_object_is_rejected() {
     let second_adds = adds_of(&second).await;
     let id = source.ingest_id();
 
-    let committed = first.commit(first_adds, &id, &source.uri).await.unwrap();
+    let committed = first
+        .commit(first_adds, &[(id.as_str(), source.uri.as_str())])
+        .await
+        .unwrap();
     assert!(
         matches!(committed, CommitOutcome::Committed { .. }),
         "{committed:?}"
     );
     // `second` was not refreshed: its commit starts from the version before `first`'s.
-    let rejected = second.commit(second_adds, &id, &source.uri).await.unwrap();
+    let rejected = second
+        .commit(second_adds, &[(id.as_str(), source.uri.as_str())])
+        .await
+        .unwrap();
     assert_eq!(rejected, CommitOutcome::AlreadyIngested);
     assert_eq!(rows_in_log(&dir.path().join("ct")), 1);
+}
+
+fn item(name: &str, content: Vec<u8>) -> BatchItem {
+    let object = object(name, &content);
+    let content = Arc::new(content);
+    BatchItem {
+        object,
+        open: Arc::new(move || Ok(Box::new(Cursor::new(content.to_vec())) as Box<dyn Read + Send>)),
+    }
+}
+
+/// The eventIDs of the rows in the files the table's log references (adds minus removes),
+/// sorted; files no commit references (an aborted write's) are not read.
+fn event_ids_in_log(table: &Path) -> Vec<String> {
+    let mut files = HashSet::new();
+    let mut commits: Vec<_> = std::fs::read_dir(table.join("_delta_log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    commits.sort();
+    for commit in commits {
+        for line in std::fs::read_to_string(commit).unwrap().lines() {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(add) = action.get("add") {
+                files.insert(add["path"].as_str().unwrap().to_owned());
+            } else if let Some(remove) = action.get("remove") {
+                files.remove(remove["path"].as_str().unwrap());
+            }
+        }
+    }
+    let mut ids = Vec::new();
+    for path in files {
+        let path = percent_encoding::percent_decode_str(&path)
+            .decode_utf8()
+            .unwrap();
+        let file = std::fs::File::open(table.join(path.as_ref())).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let column = batch.column_by_name("eventID").unwrap();
+            let column = column
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap();
+            ids.extend(column.iter().map(|v| v.unwrap().to_owned()));
+        }
+    }
+    ids.sort();
+    ids
+}
+
+/// `tag-0`, `tag-1`, … for each (tag, records), sorted.
+fn expected_ids(logs: &[(&str, usize)]) -> Vec<String> {
+    let mut ids: Vec<String> = logs
+        .iter()
+        .flat_map(|(tag, n)| (0..*n).map(move |i| format!("{tag}-{i}")))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_batch_lands_in_one_commit_and_only_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = ingester(dir.path());
+    ingest(&mut first, "before", log(2, "before"))
+        .await
+        .unwrap();
+    assert_eq!(version(dir.path()), 1);
+
+    let items = vec![
+        item("a", log(3, "a")),
+        item("before", log(2, "before")), // already in the table
+        item("b", log(4, "b")),
+        item("a", log(3, "a")), // twice in the batch
+        BatchItem {
+            object: SourceObject {
+                key: "AWSLogs/1/CloudTrail-Digest/r/2024/04/30/d.json.gz".into(),
+                ..object("digest", b"{}")
+            },
+            open: Arc::new(|| Ok(Box::new(Cursor::new(b"{}".to_vec())) as Box<dyn Read + Send>)),
+        },
+    ];
+    let results: Vec<Outcome> = first
+        .ingest_batch(&items)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let versions: HashSet<u64> = results
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Ingested(report) => Some(report.version),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(versions, HashSet::from([2]), "{results:?}");
+    assert!(matches!(&results[0], Outcome::Ingested(r) if r.records == 3));
+    assert!(matches!(results[1], Outcome::AlreadyIngested { .. }));
+    assert!(matches!(&results[2], Outcome::Ingested(r) if r.records == 4));
+    assert!(matches!(results[3], Outcome::AlreadyIngested { .. }));
+    assert!(matches!(results[4], Outcome::Skipped(_)));
+    assert_eq!(version(dir.path()), 2, "one commit for the batch");
+    assert_eq!(rows_in_log(&dir.path().join("ct")), 2 + 3 + 4);
+
+    // Again, from a fresh handle: nothing is added.
+    let mut fresh = ingester(dir.path());
+    for result in fresh.ingest_batch(&items).await {
+        assert!(!matches!(result.unwrap(), Outcome::Ingested(_)));
+    }
+    assert_eq!(version(dir.path()), 2);
+    assert_eq!(
+        event_ids_in_log(&dir.path().join("ct")),
+        expected_ids(&[("before", 2), ("a", 3), ("b", 4)])
+    );
+}
+
+#[tokio::test]
+async fn a_bad_object_fails_only_itself_in_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ingester = ingester(dir.path());
+    let mut truncated = log(5, "bad");
+    truncated.truncate(truncated.len() / 2);
+    let items = vec![
+        item("a", log(3, "a")),
+        item("bad", truncated),
+        item("b", log(4, "b")),
+    ];
+    let results = ingester.ingest_batch(&items).await;
+    assert!(matches!(&results[0], Ok(Outcome::Ingested(r)) if r.records == 3));
+    let error = results[1].as_ref().expect_err("a truncated object fails");
+    assert!(error.uri.ends_with("_bad.json.gz"), "{error}");
+    assert!(matches!(&results[2], Ok(Outcome::Ingested(r)) if r.records == 4));
+    // The shared write that held part of the bad object was never committed; the good
+    // objects landed on their own, the bad one not at all.
+    assert_eq!(
+        event_ids_in_log(&dir.path().join("ct")),
+        expected_ids(&[("a", 3), ("b", 4)])
+    );
 }

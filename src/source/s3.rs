@@ -156,7 +156,7 @@ impl S3Source {
     pub fn opener(
         &self,
         object: &S3Object,
-    ) -> impl FnOnce() -> io::Result<Box<dyn Read + Send>> + Send + 'static + use<> {
+    ) -> impl Fn() -> io::Result<Box<dyn Read + Send>> + Send + Sync + 'static + use<> {
         let request = self
             .client
             .get_object()
@@ -167,7 +167,7 @@ impl S3Source {
         let uri = object.uri();
         let handle = Handle::current();
         move || {
-            let response = handle.block_on(request.send()).map_err(|e| {
+            let response = handle.block_on(request.clone().send()).map_err(|e| {
                 let error = s3_error(&uri, "GetObject", e);
                 let kind = if error.not_found {
                     io::ErrorKind::NotFound
@@ -177,7 +177,10 @@ impl S3Source {
                 io::Error::new(kind, error.message)
             })?;
             let body = response.body.into_async_read();
-            Ok(Box::new(SyncIoBridge::new_with_handle(body, handle)) as Box<dyn Read + Send>)
+            Ok(
+                Box::new(SyncIoBridge::new_with_handle(body, handle.clone()))
+                    as Box<dyn Read + Send>,
+            )
         }
     }
 }
