@@ -7,7 +7,9 @@ Inputs (made once by ../shared/bench/gen_cloudtrail.py, kept under bench/data/):
   500-small  500 files of 300 records, as CloudTrail delivers every 5 minutes per region
 
 Tools, each pinned to one core with taskset and run REPS times, interleaved:
-  ours       target/release/cloudtrail-delta ingest (file → committed local Delta table)
+  ours       target/release/cloudtrail-delta ingest (file → committed local Delta table;
+             many files are committed in batches, --objects-per-commit 500)
+  ours-1     the same with --objects-per-commit 1: one commit per object, as the Lambda does
   python     ../shared/bench/peers/python_deltalake.py (Python deltalake + pyarrow)
   duckdb     ../shared/bench/peers/duckdb_parquet.py (1 thread, Parquet only, no commit)
   floor      libdeflate-gunzip -c FILE > /dev/null (decompression alone: no ingester can pass it)
@@ -15,7 +17,7 @@ Tools, each pinned to one core with taskset and run REPS times, interleaved:
 Prints one table: median wall time, MB/s of JSON, ratio of each tool's time to ours, peak RSS
 (the largest of the runs, from wait4), and Parquet bytes written.
 
-  bench/run.py [--reps N] [--inputs one-100k,one-1gb,500-small] [--tools ours,python,duckdb,floor]
+  bench/run.py [--reps N] [--inputs one-100k,one-1gb,500-small] [--tools ours,ours-1,python,duckdb,floor]
 """
 import argparse
 import gzip
@@ -79,8 +81,9 @@ def json_bytes(files):
 
 def command(tool, folder, files, out):
     one_core = ["taskset", "-c", "0"]
-    if tool == "ours":
-        return one_core + [str(OURS), "ingest", "--table", f"{out}/ct", "--insights-table",
+    if tool in ("ours", "ours-1"):
+        batch = ["--objects-per-commit", "1"] if tool == "ours-1" else []
+        return one_core + [str(OURS), "ingest", *batch, "--table", f"{out}/ct", "--insights-table",
                            f"{out}/ins", str(folder)]
     if tool == "python":
         return one_core + [PYTHON, str(SHARED / "peers" / "python_deltalake.py"), f"{out}/ct", *files]
@@ -116,12 +119,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--inputs", default=",".join(INPUTS))
-    parser.add_argument("--tools", default="ours,python,duckdb,floor")
+    parser.add_argument("--tools", default="ours,ours-1,python,duckdb,floor")
     args = parser.parse_args()
     tools = args.tools.split(",")
     if "floor" in tools and not shutil.which("libdeflate-gunzip"):
         sys.exit("libdeflate-gunzip not found (Debian package libdeflate-tools)")
-    if "ours" in tools and not OURS.exists():
+    if any(t.startswith("ours") for t in tools) and not OURS.exists():
         sys.exit(f"{OURS} not found: cargo build --release")
     DATA.mkdir(parents=True, exist_ok=True)
 
@@ -153,7 +156,7 @@ def main():
     for name, desc, tool, wall, rate, ratios, rss, parquet in rows:
         by_input.setdefault(name, desc)
         others = ""
-        if tool == "ours":
+        if tool.startswith("ours"):
             others = ", ".join(f"{t} {r:.1f}×" for t, r in ratios.items())
         print(f"{name:<10} {tool:<7} {wall:>8.2f} {rate:>8.1f} {rss / 1e6:>8.0f} MB "
               f"{(parquet / 1e6 if parquet else 0):>7.1f} MB  {others}")

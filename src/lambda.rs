@@ -1,7 +1,9 @@
 //! The Lambda function: its configuration, and what one invocation does.
 //!
-//! Each object an event announces goes through the same core as the CLI (routing, schema,
-//! one commit per object, idempotence). Failure semantics follow the delivery:
+//! The objects an event announces go through the same core as the CLI (routing, schema,
+//! idempotence), together: one commit per table for all objects of an invocation, so an SQS
+//! batch of thousands of notifications makes one commit, not thousands. A failing object
+//! fails only itself (see [`Ingester::ingest_batch`]). Failure semantics follow the delivery:
 //!
 //! - S3 notifications and EventBridge events (asynchronous invocations): the invocation
 //!   fails if any object fails, after every object was tried, so Lambda retries it and then
@@ -13,15 +15,16 @@
 //! Skipped objects (digests, folder markers, other files) succeed. One JSON log line per
 //! object says what happened and how long each stage took.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::event::{EventError, Invocation, ObjectRef, parse_invocation};
-use crate::ingest::{Ingester, Outcome, TableUris};
+use crate::ingest::{BatchItem, Ingester, Outcome, TableUris};
 use crate::logstore::{self, CommitMode};
-use crate::source::s3::S3Source;
+use crate::source::s3::{S3Object, S3Source};
 use crate::{IngestError, aws};
 
 /// The table URI variables.
@@ -105,17 +108,19 @@ impl Function {
         }
     }
 
-    /// Handles one invocation payload.
+    /// Handles one invocation payload. All objects of an invocation (of every message of an
+    /// SQS batch) are ingested together: one commit per table.
     pub async fn handle(&self, payload: Value) -> Result<Value, InvocationError> {
         let invocation = parse_invocation(&payload)
             .inspect_err(|e| tracing::error!(error = %e, "cannot read the event"))?;
         match invocation {
             Invocation::Objects(objects) => {
                 let total = objects.len();
+                let refs: Vec<&ObjectRef> = objects.iter().collect();
                 let mut failures = Vec::new();
                 let mut results = Vec::new();
-                for object in &objects {
-                    match self.ingest(object).await {
+                for result in self.ingest(&refs).await {
+                    match result {
                         Ok(summary) => results.push(summary),
                         Err(e) => failures.push(e),
                     }
@@ -127,88 +132,121 @@ impl Function {
                 }
             }
             Invocation::Queue(messages) => {
-                let mut failed = Vec::new();
-                for message in messages {
-                    let ok = match message.objects {
+                // Every object of every readable message, and the message it came from.
+                let mut refs = Vec::new();
+                let mut owners = Vec::new();
+                let mut failed_messages = vec![false; messages.len()];
+                for (index, message) in messages.iter().enumerate() {
+                    match &message.objects {
                         Err(e) => {
-                            log_bad_message(&message.message_id, &e);
-                            false
+                            log_bad_message(&message.message_id, e);
+                            failed_messages[index] = true;
                         }
                         Ok(objects) => {
-                            let mut ok = true;
-                            for object in &objects {
-                                ok &= self.ingest(object).await.is_ok();
-                            }
-                            ok
+                            refs.extend(objects.iter());
+                            owners.extend(std::iter::repeat_n(index, objects.len()));
                         }
-                    };
-                    if !ok {
-                        failed.push(json!({ "itemIdentifier": message.message_id }));
                     }
                 }
+                for (owner, result) in owners.into_iter().zip(self.ingest(&refs).await) {
+                    failed_messages[owner] |= result.is_err();
+                }
+                let failed: Vec<Value> = messages
+                    .iter()
+                    .zip(failed_messages)
+                    .filter(|(_, failed)| *failed)
+                    .map(|(message, _)| json!({ "itemIdentifier": message.message_id }))
+                    .collect();
                 Ok(json!({ "batchItemFailures": failed }))
             }
         }
     }
 
-    /// Ingests one object, logging one line about it; the error is `<uri>: <cause>`.
-    async fn ingest(&self, object: &ObjectRef) -> Result<Value, String> {
-        let uri = object.uri();
-        let resolved = match self.s3.resolve(object).await {
-            Ok(resolved) => resolved,
-            Err(e) => {
-                tracing::error!(bucket = %object.bucket, key = %object.key, outcome = "failed",
-                    error = %e, "object failed");
-                return Err(e.to_string());
+    /// Ingests objects together (one commit per table; a failing object fails only itself),
+    /// logging one line about each; an error is `<uri>: <cause>`.
+    async fn ingest(&self, objects: &[&ObjectRef]) -> Vec<Result<Value, String>> {
+        let mut results: Vec<Option<Result<Value, String>>> = vec![None; objects.len()];
+        let mut items = Vec::new();
+        let mut resolved_objects = Vec::new();
+        for (index, object) in objects.iter().enumerate() {
+            match self.s3.resolve(object).await {
+                Ok(resolved) => {
+                    items.push(BatchItem {
+                        object: resolved.source(),
+                        open: Arc::new(self.s3.opener(&resolved)),
+                    });
+                    resolved_objects.push((index, resolved));
+                }
+                Err(e) => {
+                    tracing::error!(bucket = %object.bucket, key = %object.key,
+                        outcome = "failed", error = %e, "object failed");
+                    results[index] = Some(Err(e.to_string()));
+                }
             }
-        };
-        let source = resolved.source();
-        let open = self.s3.opener(&resolved);
-        let mut ingester = self.ingester.lock().await;
-        let result = ingester.ingest(&source, open).await;
-        let table_uri = |kind| ingester.table(kind).map(|t| t.uri()).unwrap_or_default();
-        match result {
-            Ok(Outcome::Ingested(report)) => {
-                let table = table_uri(report.kind);
-                tracing::info!(
-                    bucket = %resolved.bucket,
-                    key = %resolved.key,
-                    kind = %report.kind,
-                    outcome = "ingested",
-                    records = report.records,
-                    object_bytes = report.object_bytes,
-                    json_bytes = report.json_bytes,
-                    files = report.files,
-                    read_ms = millis(report.read),
-                    parse_ms = millis(report.parse),
-                    write_ms = millis(report.write),
-                    commit_ms = millis(report.commit),
-                    table = %table,
-                    version = report.version,
-                    commit_retries = report.commit_retries,
-                    "object ingested"
-                );
-                Ok(json!({
-                    "uri": uri, "outcome": "ingested", "kind": report.kind.to_string(),
-                    "records": report.records, "table": table, "version": report.version,
-                }))
+        }
+        if !items.is_empty() {
+            let mut ingester = self.ingester.lock().await;
+            let outcomes = ingester.ingest_batch(&items).await;
+            for ((index, resolved), outcome) in resolved_objects.iter().zip(outcomes) {
+                results[*index] = Some(log_outcome(&ingester, resolved, outcome));
             }
-            Ok(Outcome::AlreadyIngested { kind }) => {
-                let table = table_uri(kind);
-                tracing::info!(bucket = %resolved.bucket, key = %resolved.key, kind = %kind,
-                    outcome = "already_ingested", table = %table, "object already ingested");
-                Ok(json!({ "uri": uri, "outcome": "already_ingested", "kind": kind.to_string() }))
-            }
-            Ok(Outcome::Skipped(reason)) => {
-                tracing::info!(bucket = %resolved.bucket, key = %resolved.key,
-                    outcome = "skipped", reason = %reason, "object skipped");
-                Ok(json!({ "uri": uri, "outcome": "skipped", "reason": reason.to_string() }))
-            }
-            Err(IngestError { uri, cause }) => {
-                tracing::error!(bucket = %resolved.bucket, key = %resolved.key,
-                    outcome = "failed", error = %cause, "object failed");
-                Err(format!("{uri}: {cause}"))
-            }
+        }
+        results
+            .into_iter()
+            .map(|result| result.expect("every object has a result"))
+            .collect()
+    }
+}
+
+/// Logs one line about an object's outcome and gives its summary (or its error).
+fn log_outcome(
+    ingester: &Ingester,
+    resolved: &S3Object,
+    result: Result<Outcome, IngestError>,
+) -> Result<Value, String> {
+    let uri = resolved.uri();
+    let table_uri = |kind| ingester.table(kind).map(|t| t.uri()).unwrap_or_default();
+    match result {
+        Ok(Outcome::Ingested(report)) => {
+            let table = table_uri(report.kind);
+            tracing::info!(
+                bucket = %resolved.bucket,
+                key = %resolved.key,
+                kind = %report.kind,
+                outcome = "ingested",
+                records = report.records,
+                object_bytes = report.object_bytes,
+                json_bytes = report.json_bytes,
+                files = report.files,
+                read_ms = millis(report.read),
+                parse_ms = millis(report.parse),
+                write_ms = millis(report.write),
+                commit_ms = millis(report.commit),
+                table = %table,
+                version = report.version,
+                commit_retries = report.commit_retries,
+                "object ingested"
+            );
+            Ok(json!({
+                "uri": uri, "outcome": "ingested", "kind": report.kind.to_string(),
+                "records": report.records, "table": table, "version": report.version,
+            }))
+        }
+        Ok(Outcome::AlreadyIngested { kind }) => {
+            let table = table_uri(kind);
+            tracing::info!(bucket = %resolved.bucket, key = %resolved.key, kind = %kind,
+                outcome = "already_ingested", table = %table, "object already ingested");
+            Ok(json!({ "uri": uri, "outcome": "already_ingested", "kind": kind.to_string() }))
+        }
+        Ok(Outcome::Skipped(reason)) => {
+            tracing::info!(bucket = %resolved.bucket, key = %resolved.key,
+                outcome = "skipped", reason = %reason, "object skipped");
+            Ok(json!({ "uri": uri, "outcome": "skipped", "reason": reason.to_string() }))
+        }
+        Err(IngestError { uri, cause }) => {
+            tracing::error!(bucket = %resolved.bucket, key = %resolved.key,
+                outcome = "failed", error = %cause, "object failed");
+            Err(format!("{uri}: {cause}"))
         }
     }
 }

@@ -197,6 +197,34 @@ def test_a_corrupt_object_fails_alone(aws, function, tmp_path):
     check_rows(rows_from(aws, CLOUDTRAIL, sqs_keys), sources_of({sqs_good: other}, "CloudTrail"))
 
 
+def sqs_message(message_id, body):
+    return {"messageId": message_id, "receiptHandle": "r", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cloudtrail-delta",
+            "body": json.dumps(body)}
+
+
+def table_version(aws, prefix):
+    names = [o["Key"].rsplit("/", 1)[1] for o in aws.client("s3").list_objects_v2(
+        Bucket=BUCKET, Prefix=f"{prefix}/_delta_log/")["Contents"]]
+    return max(int(n[:20]) for n in names if n.endswith(".json") and n[:20].isdigit())
+
+
+def test_an_sqs_batch_lands_in_one_commit(aws, function, tmp_path):
+    """Queue mode: 30 notifications (one of them delivered twice) make one commit; every
+    object lands once, every value equal."""
+    logs = generate(tmp_path, files=30, records=12, seed=55)
+    keys = {"batch/" + str(p.relative_to(tmp_path)): p for p in logs}
+    records = [s3_record(k, upload(aws, p, k)) for k, p in keys.items()]
+    messages = [sqs_message(f"b{i}", s3_event(r)) for i, r in enumerate(records)]
+    messages.append(sqs_message("dup", s3_event(records[0])))
+    before = table_version(aws, "tables/cloudtrail")
+    ok, response = function.invoke({"Records": messages})
+    assert ok, response
+    assert response == {"batchItemFailures": []}
+    assert table_version(aws, "tables/cloudtrail") == before + 1, "one commit for the batch"
+    check_rows(rows_from(aws, CLOUDTRAIL, keys), sources_of(keys, "CloudTrail"))
+
+
 def test_eventbridge_object_created(aws, function, tmp_path):
     [log] = generate(tmp_path, files=1, records=15, seed=61)
     key = "eventbridge/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/eb log.json.gz"
