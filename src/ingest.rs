@@ -510,6 +510,29 @@ fn parse_object<R: Read + Send + 'static>(
         inner: open().map_err(Cause::Open)?,
         meter: meter.clone(),
     };
+    let (records, json_bytes) = parse_log(kind, uri, input, limits, |batch| {
+        batches.blocking_send(batch).is_ok()
+    })?;
+    Ok(Parsed {
+        records,
+        object_bytes: meter.bytes.load(Ordering::Relaxed),
+        json_bytes,
+        read: Duration::from_nanos(meter.nanos.load(Ordering::Relaxed)),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Decodes one log object as delivered (gzip or plain JSON) and parses its records into Arrow
+/// batches of at most [`BATCH_ROWS`] rows, handing each to `sink` (which answers whether to
+/// go on). Gives the records and JSON bytes read. The parse stage of an ingest, on its own:
+/// the fuzz targets and benchmarks call it.
+pub fn parse_log<R: Read + Send + 'static>(
+    kind: LogKind,
+    uri: &str,
+    input: R,
+    limits: Limits,
+    mut sink: impl FnMut(arrow::array::RecordBatch) -> bool,
+) -> Result<(u64, u64), Cause> {
     let mut framer = RecordFramer::new(decompressed(input).map_err(DecodeError::from)?, limits);
     let mut builder = kind.batch_builder();
     while let Some(record) = framer.next_record()? {
@@ -517,19 +540,13 @@ fn parse_object<R: Read + Send + 'static>(
             index: framer.records_read() - 1,
             source,
         })?;
-        if builder.len() >= BATCH_ROWS && batches.blocking_send(builder.finish(uri)).is_err() {
+        if builder.len() >= BATCH_ROWS && !sink(builder.finish(uri)) {
             // The writer stopped; its error is the one to report.
             return Err(Cause::Parser("the writer stopped".into()));
         }
     }
-    if !builder.is_empty() && batches.blocking_send(builder.finish(uri)).is_err() {
+    if !builder.is_empty() && !sink(builder.finish(uri)) {
         return Err(Cause::Parser("the writer stopped".into()));
     }
-    Ok(Parsed {
-        records: framer.records_read(),
-        object_bytes: meter.bytes.load(Ordering::Relaxed),
-        json_bytes: framer.bytes_read(),
-        read: Duration::from_nanos(meter.nanos.load(Ordering::Relaxed)),
-        elapsed: started.elapsed(),
-    })
+    Ok((framer.records_read(), framer.bytes_read()))
 }
