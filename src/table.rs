@@ -68,6 +68,20 @@ const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// OPTIMIZE rewrites files with larger groups when scans need them.
 const ROW_GROUP_BYTES: usize = 4 << 20;
 
+/// How the tables' Parquet files are written: zstd level 3, bounded row groups, chunk-level
+/// statistics.
+pub fn writer_properties() -> Result<WriterProperties, DeltaTableError> {
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).map_err(DeltaTableError::from)?,
+        ))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_created_by(format!("cloudtrail-delta {}", env!("CARGO_PKG_VERSION")))
+        .build())
+}
+
 /// What a commit attempt came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitOutcome {
@@ -205,17 +219,8 @@ impl LogTable {
 
     /// A writer that streams zstd Parquet files into this table's partitions.
     pub fn writer(&self) -> Result<RecordBatchWriter, DeltaTableError> {
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).map_err(DeltaTableError::from)?,
-            ))
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            .set_created_by(format!("cloudtrail-delta {}", env!("CARGO_PKG_VERSION")))
-            .build();
         Ok(RecordBatchWriter::for_table(&self.table)?
-            .with_writer_properties(properties)
+            .with_writer_properties(writer_properties()?)
             .with_target_file_size(TARGET_FILE_SIZE))
     }
 
