@@ -51,7 +51,7 @@ def test_every_value_of_the_samples_reads_back(tmp_path):
 def test_reingest_after_optimize_adds_nothing(tmp_path):
     logs = tmp_path / "logs"
     generate(logs, files=6, records=50, seed=3)
-    ingest(tmp_path, logs)
+    ingest(tmp_path, "--objects-per-commit", "1", logs)  # a file per object, for OPTIMIZE to merge
     table = DeltaTable(str(tmp_path / "ct"))
     files_before = set(table.file_uris())
     assert len(files_before) == 6
@@ -61,7 +61,9 @@ def test_reingest_after_optimize_adds_nothing(tmp_path):
     assert not files_before & set(table.file_uris()), "OPTIMIZE rewrote every file"
     version = table.version()
 
-    result = ingest(tmp_path, logs)
+    result = ingest(tmp_path, logs)  # in one batch, and one by one
+    assert "already ingested: 6" in result.stdout
+    result = ingest(tmp_path, "--objects-per-commit", "1", logs)
     assert "already ingested: 6" in result.stdout
     table = DeltaTable(str(tmp_path / "ct"))
     assert table.version() == version
