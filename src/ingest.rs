@@ -329,19 +329,14 @@ impl Ingester {
         };
         let commit = started.elapsed();
         for ((slot, _, _), (parsed, write)) in todo.iter().zip(written) {
-            outcomes[*slot] = Outcome::Ingested(Report {
-                kind,
-                records: parsed.records,
-                object_bytes: parsed.object_bytes,
-                json_bytes: parsed.json_bytes,
+            let commit = Committed {
                 files,
                 version,
-                commit_retries: retries,
-                read: parsed.read,
-                parse: parsed.elapsed.saturating_sub(parsed.read),
+                retries,
                 write: write + flush,
                 commit,
-            });
+            };
+            outcomes[*slot] = Outcome::Ingested(parsed.report(kind, commit));
         }
         Ok(outcomes)
     }
@@ -405,19 +400,16 @@ impl Ingester {
         let commit = started.elapsed();
         Ok(match outcome {
             CommitOutcome::AlreadyIngested => Outcome::AlreadyIngested { kind },
-            CommitOutcome::Committed { version, retries } => Outcome::Ingested(Report {
+            CommitOutcome::Committed { version, retries } => Outcome::Ingested(parsed.report(
                 kind,
-                records: parsed.records,
-                object_bytes: parsed.object_bytes,
-                json_bytes: parsed.json_bytes,
-                files,
-                version,
-                commit_retries: retries,
-                read: parsed.read,
-                parse: parsed.elapsed.saturating_sub(parsed.read),
-                write: write_time,
-                commit,
-            }),
+                Committed {
+                    files,
+                    version,
+                    retries,
+                    write: write_time,
+                    commit,
+                },
+            )),
         })
     }
 }
@@ -469,6 +461,33 @@ struct Parsed {
     read: Duration,
     /// Time on the parser thread, reading included.
     elapsed: Duration,
+}
+
+/// What the commit of an object came to, for its [`Report`].
+struct Committed {
+    files: usize,
+    version: u64,
+    retries: u64,
+    write: Duration,
+    commit: Duration,
+}
+
+impl Parsed {
+    fn report(&self, kind: LogKind, committed: Committed) -> Report {
+        Report {
+            kind,
+            records: self.records,
+            object_bytes: self.object_bytes,
+            json_bytes: self.json_bytes,
+            files: committed.files,
+            version: committed.version,
+            commit_retries: committed.retries,
+            read: self.read,
+            parse: self.elapsed.saturating_sub(self.read),
+            write: committed.write,
+            commit: committed.commit,
+        }
+    }
 }
 
 /// Counts the bytes read from an object and the time spent waiting on them.

@@ -59,10 +59,10 @@ async fn ingest(
         .await
 }
 
-/// Rows in the table by replaying its JSON log (adds minus removes, `numRecords` of each),
-/// independently of delta-rs' reader.
-fn rows_in_log(table: &Path) -> u64 {
-    let mut files: HashMap<String, u64> = HashMap::new();
+/// The `add` actions of the files the table's JSON log references (adds minus removes), by
+/// path, replayed independently of delta-rs' reader.
+fn live_adds(table: &Path) -> HashMap<String, serde_json::Value> {
+    let mut files = HashMap::new();
     let mut commits: Vec<_> = std::fs::read_dir(table.join("_delta_log"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -73,18 +73,25 @@ fn rows_in_log(table: &Path) -> u64 {
         for line in std::fs::read_to_string(commit).unwrap().lines() {
             let action: serde_json::Value = serde_json::from_str(line).unwrap();
             if let Some(add) = action.get("add") {
-                let stats: serde_json::Value =
-                    serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
-                files.insert(
-                    add["path"].as_str().unwrap().to_owned(),
-                    stats["numRecords"].as_u64().unwrap(),
-                );
+                files.insert(add["path"].as_str().unwrap().to_owned(), add.clone());
             } else if let Some(remove) = action.get("remove") {
                 files.remove(remove["path"].as_str().unwrap());
             }
         }
     }
-    files.values().sum()
+    files
+}
+
+/// Rows in the table by its log (`numRecords` of each live file).
+fn rows_in_log(table: &Path) -> u64 {
+    live_adds(table)
+        .values()
+        .map(|add| {
+            let stats: serde_json::Value =
+                serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
+            stats["numRecords"].as_u64().unwrap()
+        })
+        .sum()
 }
 
 fn version(dir: &Path) -> usize {
@@ -338,26 +345,10 @@ fn item(name: &str, content: Vec<u8>) -> BatchItem {
     }
 }
 
-/// The eventIDs of the rows in the files the table's log references (adds minus removes),
-/// sorted; files no commit references (an aborted write's) are not read.
+/// The eventIDs of the rows in the files the table's log references, sorted; files no
+/// commit references (an aborted write's) are not read.
 fn event_ids_in_log(table: &Path) -> Vec<String> {
-    let mut files = HashSet::new();
-    let mut commits: Vec<_> = std::fs::read_dir(table.join("_delta_log"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    commits.sort();
-    for commit in commits {
-        for line in std::fs::read_to_string(commit).unwrap().lines() {
-            let action: serde_json::Value = serde_json::from_str(line).unwrap();
-            if let Some(add) = action.get("add") {
-                files.insert(add["path"].as_str().unwrap().to_owned());
-            } else if let Some(remove) = action.get("remove") {
-                files.remove(remove["path"].as_str().unwrap());
-            }
-        }
-    }
+    let files = live_adds(table).into_keys();
     let mut ids = Vec::new();
     for path in files {
         let path = percent_encoding::percent_decode_str(&path)
