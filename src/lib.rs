@@ -22,6 +22,7 @@ pub mod columns;
 pub mod crash;
 pub mod decode;
 pub mod event;
+pub mod fuzz;
 pub mod ingest;
 pub mod ingested;
 pub mod lambda;

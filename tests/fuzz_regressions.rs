@@ -4,10 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cloudtrail_delta::LogKind;
-use cloudtrail_delta::decode::Limits;
-use cloudtrail_delta::event::parse_invocation;
-use cloudtrail_delta::ingest::parse_log;
+use cloudtrail_delta::fuzz::{decode_log, parse_event};
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
@@ -25,31 +22,6 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         }
     }
     out
-}
-
-/// The body of `fuzz/fuzz_targets/decode_log.rs`; the number of records, or the error.
-fn decode_log(data: &[u8]) -> Result<u64, String> {
-    let Some((&selector, object)) = data.split_first() else {
-        return Err("empty input".into());
-    };
-    let kind = if selector % 2 == 0 {
-        LogKind::CloudTrail
-    } else {
-        LogKind::Insights
-    };
-    let schema = kind.arrow_schema();
-    parse_log(
-        kind,
-        "s3://fuzz/object.json.gz",
-        std::io::Cursor::new(object.to_vec()),
-        Limits::default(),
-        |batch| {
-            assert_eq!(batch.schema(), schema);
-            true
-        },
-    )
-    .map(|(records, _)| records)
-    .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -74,11 +46,7 @@ fn parse_event_inputs_never_panic() {
     let inputs = inputs("parse_event");
     assert!(inputs.len() >= 6, "the seeds are missing");
     for (path, data) in inputs {
-        let outcome = std::panic::catch_unwind(|| {
-            serde_json::from_slice::<serde_json::Value>(&data)
-                .ok()
-                .map(|payload| parse_invocation(&payload).is_ok())
-        });
+        let outcome = std::panic::catch_unwind(|| parse_event(&data));
         assert!(outcome.is_ok(), "{} panicked", path.display());
         if path.components().any(|c| c.as_os_str() == "seeds") {
             assert_eq!(
