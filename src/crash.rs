@@ -9,17 +9,57 @@ use std::sync::OnceLock;
 /// The environment variable naming the crash point to die at.
 pub const CRASH_AT: &str = "CLOUDTRAIL_DELTA_CRASH_AT";
 
+/// After the Parquet files are written (uploaded), before the commit.
+pub const BEFORE_COMMIT: &str = "before-commit";
+/// With the lock table: the temporary commit file is written, the version not yet claimed.
+pub const BEFORE_LOCK_CLAIM: &str = "before-lock-claim";
 /// After the commit's version is claimed in the lock table, before `_delta_log/N.json` exists.
 pub const AFTER_LOCK_CLAIM: &str = "after-lock-claim";
-/// After the Parquet files are written, before the commit.
-pub const BEFORE_COMMIT: &str = "before-commit";
+/// After `_delta_log/N.json` is in place, before its lock entry is marked complete.
+pub const AFTER_LOG_ENTRY: &str = "after-log-entry";
+/// After the commit, before the invocation or command reports it.
+pub const AFTER_COMMIT: &str = "after-commit";
 
-/// Aborts the process if `CLOUDTRAIL_DELTA_CRASH_AT` names `point`.
+/// Every crash point, in the order an ingest reaches them.
+pub const ALL: [&str; 5] = [
+    BEFORE_COMMIT,
+    BEFORE_LOCK_CLAIM,
+    AFTER_LOCK_CLAIM,
+    AFTER_LOG_ENTRY,
+    AFTER_COMMIT,
+];
+
+/// Further variable: the chance, from 0 to 1, that a named point aborts when reached
+/// (default 1: always). Soak tests name several points and kill a share of invocations.
+pub const CRASH_RATE: &str = "CLOUDTRAIL_DELTA_CRASH_RATE";
+
+struct Target {
+    points: Vec<String>,
+    rate: f64,
+}
+
+/// Aborts the process if `CLOUDTRAIL_DELTA_CRASH_AT` names `point` (and the dice say so).
 pub fn point(point: &str) {
-    static TARGET: OnceLock<Option<String>> = OnceLock::new();
-    let target = TARGET.get_or_init(|| std::env::var(CRASH_AT).ok());
-    if target.as_deref() == Some(point) {
+    static TARGET: OnceLock<Option<Target>> = OnceLock::new();
+    let target = TARGET.get_or_init(|| {
+        let points = std::env::var(CRASH_AT).ok()?;
+        let rate = std::env::var(CRASH_RATE)
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(1.0);
+        Some(Target {
+            points: points.split(',').map(|p| p.trim().to_owned()).collect(),
+            rate,
+        })
+    });
+    let Some(target) = target else { return };
+    if target.points.iter().any(|p| p == point) && roll() < target.rate {
         eprintln!("{CRASH_AT}={point}: aborting here");
         std::process::abort();
     }
+}
+
+/// A uniform number in [0, 1) from the system's randomness.
+fn roll() -> f64 {
+    (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
 }

@@ -97,6 +97,7 @@ impl DynamoDbLogStore {
             }
             Err(source) => return Err(TransactionError::ObjectStore { source }),
         }
+        crash::point(crash::AFTER_LOG_ENTRY);
         self.lock
             .complete(&self.table_path, entry.version)
             .await
@@ -138,15 +139,23 @@ impl LogStore for DynamoDbLogStore {
     }
 
     async fn read_commit_entry(&self, version: u64) -> DeltaResult<Option<Bytes>> {
-        if let Some(entry) = self
+        // A commit file in place is final (it is only ever copied there once decided); only a
+        // missing one may be a claimed commit its writer did not finish.
+        if let Some(bytes) = read_commit_entry(self.prefixed_store.as_ref(), version).await? {
+            return Ok(Some(bytes));
+        }
+        match self
             .lock
             .entry(&self.table_path, version)
             .await
             .map_err(lock_failure)?
         {
-            self.repair(&entry).await?;
+            Some(entry) => {
+                self.repair(&entry).await?;
+                read_commit_entry(self.prefixed_store.as_ref(), version).await
+            }
+            None => Ok(None),
         }
-        read_commit_entry(self.prefixed_store.as_ref(), version).await
     }
 
     async fn write_commit_entry(
@@ -156,6 +165,7 @@ impl LogStore for DynamoDbLogStore {
         _operation_id: Uuid,
     ) -> Result<(), TransactionError> {
         let temp_path = relative_temp_path(&commit_or_bytes)?;
+        crash::point(crash::BEFORE_LOCK_CLAIM);
         match self
             .lock
             .claim(&self.table_path, version, &temp_path)

@@ -18,7 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 const TABLE_PATH: &str = "tablePath";
 const FILE_NAME: &str = "fileName";
@@ -95,6 +96,13 @@ impl LockTable {
     }
 
     /// Claims `version` of the table: succeeds for exactly one writer.
+    ///
+    /// A claim whose response was lost (a timeout, a dropped connection, a 5xx after DynamoDB
+    /// wrote the item) is retried by the SDK and then fails its condition on our own item.
+    /// So a refused claim looks at the item that refused it (returned with the refusal, no
+    /// extra request): if it names our temporary file, the claim is ours. Taking it for
+    /// another writer's would leave our commit decided in the lock table while we go on to
+    /// commit the same actions again at the next version.
     pub async fn claim(
         &self,
         table_path: &str,
@@ -111,9 +119,24 @@ impl LockTable {
             .item(COMPLETE, s("false"))
             .condition_expression("attribute_not_exists(#f)")
             .expression_attribute_names("#f", FILE_NAME)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        self.conditional("PutItem", result, Claim::Claimed, Claim::Taken)
+        let holder = match &result {
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(refusal)) => refusal.item(),
+                _ => None,
+            },
+            Ok(_) => None,
+        };
+        let ours = match holder {
+            Some(item) => self.parse(item)?.temp_path == temp_path,
+            None => false,
+        };
+        match self.conditional("PutItem", result, Claim::Claimed, Claim::Taken)? {
+            Claim::Taken if ours => Ok(Claim::Claimed),
+            claim => Ok(claim),
+        }
     }
 
     /// The entry of `version`, if claimed.
