@@ -11,12 +11,15 @@ use std::io::{self, Read};
 use flate2::read::MultiGzDecoder;
 
 /// Limits that keep hostile input from taking unbounded memory or stack.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest JSON text of one record, in bytes.
     pub max_record_bytes: usize,
     /// Deepest nesting of objects and arrays, counted from the document root.
     pub max_depth: usize,
+    /// Largest object as stored (gzip), in bytes; checked before reading when the size is
+    /// known, and while reading.
+    pub max_object_bytes: u64,
 }
 
 impl Default for Limits {
@@ -25,7 +28,37 @@ impl Default for Limits {
         Self {
             max_record_bytes: 16 << 20,
             max_depth: 100,
+            // CloudTrail delivers every ~5 minutes; its largest files are tens of MB.
+            max_object_bytes: 4 << 30,
         }
+    }
+}
+
+/// The variable (and CLI flag `--max-object-bytes`) overriding [`Limits::max_object_bytes`].
+pub const MAX_OBJECT_BYTES: &str = "CLOUDTRAIL_DELTA_MAX_OBJECT_BYTES";
+/// The variable (and CLI flag `--max-record-bytes`) overriding [`Limits::max_record_bytes`].
+pub const MAX_RECORD_BYTES: &str = "CLOUDTRAIL_DELTA_MAX_RECORD_BYTES";
+
+impl Limits {
+    /// The defaults, with the sizes `var` sets (the environment, in the function).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let size = |name: &str| -> Result<Option<u64>, String> {
+            match var(name).as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(Some(n)),
+                    _ => Err(format!("{name}={v:?} is not a positive number of bytes")),
+                },
+            }
+        };
+        let mut limits = Self::default();
+        if let Some(n) = size(MAX_OBJECT_BYTES)? {
+            limits.max_object_bytes = n;
+        }
+        if let Some(n) = size(MAX_RECORD_BYTES)? {
+            limits.max_record_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        Ok(limits)
     }
 }
 
@@ -201,6 +234,14 @@ impl<R: Read> RecordFramer<R> {
                         Some(_) => return Err(DecodeError::NotAnObject { index: self.index }),
                     }
                     let len = self.scan_value(Some(self.index))?;
+                    // The scan stops a record early only when it outgrows the buffer; one
+                    // that was wholly read is held to the same limit here.
+                    if len > self.limits.max_record_bytes {
+                        return Err(DecodeError::RecordTooLarge {
+                            index: self.index,
+                            limit: self.limits.max_record_bytes,
+                        });
+                    }
                     let start = self.pos;
                     self.pos += len;
                     self.index += 1;

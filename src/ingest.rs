@@ -16,6 +16,7 @@ use deltalake::errors::DeltaTableError;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use tokio::sync::mpsc;
 
+use crate::budget::{Budget, OverBudget};
 use crate::decode::{DecodeError, Limits, RecordFramer, decompressed};
 use crate::logstore::CommitMode;
 use crate::route::{Route, SkipReason, route};
@@ -52,6 +53,13 @@ pub enum Cause {
     },
     #[error("the parser stopped unexpectedly: {0}")]
     Parser(String),
+    #[error(transparent)]
+    OverBudget(#[from] OverBudget),
+    #[error(
+        "the object is {size} bytes, over the limit of {limit} bytes (raise \
+         CLOUDTRAIL_DELTA_MAX_OBJECT_BYTES or --max-object-bytes to ingest it)"
+    )]
+    ObjectTooLarge { size: u64, limit: u64 },
 }
 
 /// What ingesting one object came to.
@@ -78,6 +86,9 @@ pub struct Report {
     pub files: usize,
     pub version: u64,
     pub commit_retries: u64,
+    /// The newest `eventTime` of the object's records, in microseconds since the epoch (for
+    /// the ingest lag metric).
+    pub newest_event_micros: Option<i64>,
     /// Waiting on the object's bytes (local disk or S3).
     pub read: Duration,
     /// Decompressing and parsing into Arrow (on the parser thread).
@@ -113,6 +124,7 @@ pub struct Ingester {
     commit_mode: CommitMode,
     tables: HashMap<LogKind, LogTable>,
     limits: Limits,
+    budget: Budget,
 }
 
 impl Ingester {
@@ -125,6 +137,7 @@ impl Ingester {
             commit_mode: CommitMode::ConditionalPut,
             tables: HashMap::new(),
             limits: Limits::default(),
+            budget: Budget::default(),
         }
     }
 
@@ -143,6 +156,22 @@ impl Ingester {
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// The time and memory the next ingests may spend (the Lambda sets one per invocation).
+    pub fn set_budget(&mut self, budget: Budget) {
+        self.budget = budget;
+    }
+
+    /// Whether an object may start: within the size limit, and the budget not spent.
+    fn admit(&self, object: &SourceObject) -> Result<(), Cause> {
+        let limit = self.limits.max_object_bytes;
+        if let Some(size) = object.size
+            && size > limit
+        {
+            return Err(Cause::ObjectTooLarge { size, limit });
+        }
+        Ok(self.budget.check()?)
     }
 
     /// The opened table of a kind, if any object of that kind was ingested.
@@ -258,7 +287,11 @@ impl Ingester {
         items: &[BatchItem],
         members: &[usize],
     ) -> Result<Vec<Outcome>, Option<(usize, Cause)>> {
-        let limits = self.limits;
+        let (limits, budget) = (self.limits, self.budget);
+        for &index in members {
+            self.admit(&items[index].object)
+                .map_err(|cause| Some((index, cause)))?;
+        }
         let table = self.open_table(kind).await.map_err(|_| None)?;
         table.refresh().await.map_err(|_| None)?;
         let mut outcomes = vec![Outcome::AlreadyIngested { kind }; members.len()];
@@ -290,6 +323,7 @@ impl Ingester {
                 &item.object.uri,
                 move || open(),
                 limits,
+                budget,
             )
             .await
             {
@@ -314,6 +348,7 @@ impl Ingester {
         };
         let flush = started.elapsed();
         let files = adds.len();
+        budget.check().map_err(|_| None)?;
 
         crate::crash::point(crate::crash::BEFORE_COMMIT);
         let started = Instant::now();
@@ -351,7 +386,8 @@ impl Ingester {
         R: Read + Send + 'static,
         F: FnOnce() -> std::io::Result<R> + Send + 'static,
     {
-        let limits = self.limits;
+        let (limits, budget) = (self.limits, self.budget);
+        self.admit(object)?;
         let table = self.open_table(kind).await?;
         let table_error = |table: &LogTable| {
             let uri = table.uri();
@@ -372,14 +408,23 @@ impl Ingester {
 
         let mut writer = table.writer().map_err(table_error(table))?;
         let table_uri = table.uri();
-        let (parsed, mut write_time) =
-            match write_object(&mut writer, &table_uri, kind, &object.uri, open, limits).await {
-                Ok(done) => done,
-                Err(cause) => {
-                    writer.reset();
-                    return Err(cause);
-                }
-            };
+        let (parsed, mut write_time) = match write_object(
+            &mut writer,
+            &table_uri,
+            kind,
+            &object.uri,
+            open,
+            limits,
+            budget,
+        )
+        .await
+        {
+            Ok(done) => done,
+            Err(cause) => {
+                writer.reset();
+                return Err(cause);
+            }
+        };
         let started = Instant::now();
         let adds = match writer.flush().await {
             Ok(adds) => adds,
@@ -390,6 +435,7 @@ impl Ingester {
         };
         write_time += started.elapsed();
         let files = adds.len();
+        budget.check()?;
 
         crate::crash::point(crate::crash::BEFORE_COMMIT);
         let started = Instant::now();
@@ -423,6 +469,7 @@ async fn write_object<R, F>(
     uri: &str,
     open: F,
     limits: Limits,
+    budget: Budget,
 ) -> Result<(Parsed, Duration), Cause>
 where
     R: Read + Send + 'static,
@@ -434,7 +481,21 @@ where
         tokio::task::spawn_blocking(move || parse_object(kind, &parser_uri, open, limits, batches));
     let mut write_time = Duration::ZERO;
     let mut failure = None;
-    while let Some(batch) = received.recv().await {
+    let mut newest = None;
+    loop {
+        // A stalled read must not outlast the budget either.
+        let next = match budget.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), received.recv())
+                .await
+                .unwrap_or(None),
+            None => received.recv().await,
+        };
+        if let Err(over) = budget.check() {
+            failure = Some(Cause::OverBudget(over));
+            break;
+        }
+        let Some(batch) = next else { break };
+        newest = newest.max(newest_event_time(&batch));
         let started = Instant::now();
         if let Err(source) = writer.write(batch).await {
             failure = Some(Cause::Table {
@@ -449,7 +510,13 @@ where
     let parsed = parser.await.map_err(|e| Cause::Parser(e.to_string()))?;
     match (failure, parsed) {
         (Some(cause), _) | (None, Err(cause)) => Err(cause),
-        (None, Ok(parsed)) => Ok((parsed, write_time)),
+        (None, Ok(parsed)) => Ok((
+            Parsed {
+                newest_event_micros: newest,
+                ..parsed
+            },
+            write_time,
+        )),
     }
 }
 
@@ -461,6 +528,7 @@ struct Parsed {
     read: Duration,
     /// Time on the parser thread, reading included.
     elapsed: Duration,
+    newest_event_micros: Option<i64>,
 }
 
 /// What the commit of an object came to, for its [`Report`].
@@ -482,6 +550,7 @@ impl Parsed {
             files: committed.files,
             version: committed.version,
             commit_retries: committed.retries,
+            newest_event_micros: self.newest_event_micros,
             read: self.read,
             parse: self.elapsed.saturating_sub(self.read),
             write: committed.write,
@@ -494,6 +563,8 @@ impl Parsed {
 struct Metered<R> {
     inner: R,
     meter: Arc<Meter>,
+    /// Reading past this many bytes fails (the object is over `max_object_bytes`).
+    limit: u64,
 }
 
 #[derive(Default)]
@@ -509,10 +580,26 @@ impl<R: Read> Read for Metered<R> {
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.meter.nanos.fetch_add(nanos, Ordering::Relaxed);
         if let Ok(n) = result {
-            self.meter.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            let total = self.meter.bytes.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+            if total > self.limit {
+                return Err(std::io::Error::other(format!(
+                    "the object is over the limit of {} bytes (raise \
+                     CLOUDTRAIL_DELTA_MAX_OBJECT_BYTES or --max-object-bytes to ingest it)",
+                    self.limit
+                )));
+            }
         }
         result
     }
+}
+
+/// The newest `eventTime` of a batch (microseconds since the epoch).
+fn newest_event_time(batch: &arrow::array::RecordBatch) -> Option<i64> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::TimestampMicrosecondType;
+    let column = batch.column_by_name("eventTime")?;
+    let times = column.as_primitive_opt::<TimestampMicrosecondType>()?;
+    times.iter().flatten().max()
 }
 
 /// Decodes and parses one object, sending full batches to the writer.
@@ -528,6 +615,7 @@ fn parse_object<R: Read + Send + 'static>(
     let input = Metered {
         inner: open().map_err(Cause::Open)?,
         meter: meter.clone(),
+        limit: limits.max_object_bytes,
     };
     let (records, json_bytes) = parse_log(kind, uri, input, limits, |batch| {
         batches.blocking_send(batch).is_ok()
@@ -538,6 +626,7 @@ fn parse_object<R: Read + Send + 'static>(
         json_bytes,
         read: Duration::from_nanos(meter.nanos.load(Ordering::Relaxed)),
         elapsed: started.elapsed(),
+        newest_event_micros: None,
     })
 }
 

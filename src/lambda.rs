@@ -16,14 +16,17 @@
 //! object says what happened and how long each stage took.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+use crate::budget::Budget;
+use crate::decode::Limits;
 use crate::event::{EventError, Invocation, ObjectRef, parse_invocation};
 use crate::ingest::{BatchItem, Ingester, Outcome, TableUris};
 use crate::logstore::{self, CommitMode};
+use crate::metrics::InvocationMetrics;
 use crate::source::s3::{S3Object, S3Source};
 use crate::{IngestError, aws};
 
@@ -36,6 +39,7 @@ pub const INSIGHTS_TABLE_URI: &str = "INSIGHTS_TABLE_URI";
 pub struct Config {
     pub tables: TableUris,
     pub commit_mode: CommitMode,
+    pub limits: Limits,
 }
 
 /// A missing or bad setting, named.
@@ -68,9 +72,11 @@ impl Config {
             )));
         }
         let commit_mode = CommitMode::from_lookup(&var).map_err(ConfigError)?;
+        let limits = Limits::from_lookup(&var).map_err(ConfigError)?;
         Ok(Self {
             tables,
             commit_mode,
+            limits,
         })
     }
 
@@ -94,6 +100,8 @@ pub enum InvocationError {
 pub struct Function {
     ingester: Mutex<Ingester>,
     s3: S3Source,
+    /// The metrics' `FunctionName` dimension.
+    function_name: String,
 }
 
 impl Function {
@@ -101,16 +109,39 @@ impl Function {
     pub async fn new(config: Config) -> Self {
         let aws_config = aws::load_config().await;
         logstore::install(&config.commit_mode, &aws_config);
-        let ingester = Ingester::new(config.tables).with_commit_mode(config.commit_mode);
+        let ingester = Ingester::new(config.tables)
+            .with_commit_mode(config.commit_mode)
+            .with_limits(config.limits);
         Self {
             ingester: Mutex::new(ingester),
             s3: S3Source::new(aws::s3_client(&aws_config)),
+            function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+                .unwrap_or_else(|_| "cloudtrail-delta".into()),
         }
     }
 
     /// Handles one invocation payload. All objects of an invocation (of every message of an
-    /// SQS batch) are ingested together: one commit per table.
-    pub async fn handle(&self, payload: Value) -> Result<Value, InvocationError> {
+    /// SQS batch) are ingested together: one commit per table. An object that cannot finish
+    /// within `budget` fails, clearly and with nothing committed, before Lambda would kill
+    /// the invocation.
+    pub async fn handle(&self, payload: Value, budget: Budget) -> Result<Value, InvocationError> {
+        let started = Instant::now();
+        let mut metrics = InvocationMetrics::default();
+        let result = self.handle_measured(payload, budget, &mut metrics).await;
+        // One EMF line per invocation, failed ones included (their ObjectsFailed counts).
+        println!(
+            "{}",
+            metrics.emf(&self.function_name, started.elapsed(), SystemTime::now())
+        );
+        result
+    }
+
+    async fn handle_measured(
+        &self,
+        payload: Value,
+        budget: Budget,
+        metrics: &mut InvocationMetrics,
+    ) -> Result<Value, InvocationError> {
         let invocation = parse_invocation(&payload)
             .inspect_err(|e| tracing::error!(error = %e, "cannot read the event"))?;
         match invocation {
@@ -119,7 +150,7 @@ impl Function {
                 let refs: Vec<&ObjectRef> = objects.iter().collect();
                 let mut failures = Vec::new();
                 let mut results = Vec::new();
-                for result in self.ingest(&refs).await {
+                for result in self.ingest(&refs, budget, metrics).await {
                     match result {
                         Ok(summary) => results.push(summary),
                         Err(e) => failures.push(e),
@@ -140,6 +171,7 @@ impl Function {
                     match &message.objects {
                         Err(e) => {
                             log_bad_message(&message.message_id, e);
+                            metrics.record_failure();
                             failed_messages[index] = true;
                         }
                         Ok(objects) => {
@@ -148,7 +180,8 @@ impl Function {
                         }
                     }
                 }
-                for (owner, result) in owners.into_iter().zip(self.ingest(&refs).await) {
+                let results = self.ingest(&refs, budget, metrics).await;
+                for (owner, result) in owners.into_iter().zip(results) {
                     failed_messages[owner] |= result.is_err();
                 }
                 let failed: Vec<Value> = messages
@@ -164,7 +197,12 @@ impl Function {
 
     /// Ingests objects together (one commit per table; a failing object fails only itself),
     /// logging one line about each; an error is `<uri>: <cause>`.
-    async fn ingest(&self, objects: &[&ObjectRef]) -> Vec<Result<Value, String>> {
+    async fn ingest(
+        &self,
+        objects: &[&ObjectRef],
+        budget: Budget,
+        metrics: &mut InvocationMetrics,
+    ) -> Vec<Result<Value, String>> {
         let mut results: Vec<Option<Result<Value, String>>> = vec![None; objects.len()];
         let mut items = Vec::new();
         let mut resolved_objects = Vec::new();
@@ -178,6 +216,7 @@ impl Function {
                     resolved_objects.push((index, resolved));
                 }
                 Err(e) => {
+                    metrics.record_failure();
                     tracing::error!(bucket = %object.bucket, key = %object.key,
                         outcome = "failed", error = %e, "object failed");
                     results[index] = Some(Err(e.to_string()));
@@ -186,8 +225,10 @@ impl Function {
         }
         if !items.is_empty() {
             let mut ingester = self.ingester.lock().await;
+            ingester.set_budget(budget);
             let outcomes = ingester.ingest_batch(&items).await;
             for ((index, resolved), outcome) in resolved_objects.iter().zip(outcomes) {
+                metrics.record(&outcome);
                 results[*index] = Some(log_outcome(&ingester, resolved, outcome));
             }
         }

@@ -15,9 +15,13 @@
 //!   ingest ids it holds;
 //! - [`ingest`]: the stages wired together for one object;
 //! - [`source`]: identities of log objects and local listing;
+//! - [`maintenance`]: compaction, VACUUM and log cleanup, on a schedule;
+//! - [`metrics`]: an invocation's figures as CloudWatch Embedded Metric Format;
+//! - [`budget`]: the time and memory an invocation's ingests may spend;
 //! - [`memory`]: allocator settings the binaries apply at start.
 
 pub mod aws;
+pub mod budget;
 pub mod columns;
 pub mod crash;
 pub mod decode;
@@ -27,7 +31,9 @@ pub mod ingest;
 pub mod ingested;
 pub mod lambda;
 pub mod logstore;
+pub mod maintenance;
 pub mod memory;
+pub mod metrics;
 pub mod rescue;
 pub mod route;
 pub mod schema;

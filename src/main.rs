@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use cloudtrail_delta::decode::{Limits, MAX_OBJECT_BYTES, MAX_RECORD_BYTES};
 use cloudtrail_delta::ingest::{BatchItem, IngestError, TableUris};
 use cloudtrail_delta::logstore::{self, CommitMode};
 use cloudtrail_delta::route::{SkipReason, delivery_date};
 use cloudtrail_delta::source::local::local_files;
 use cloudtrail_delta::source::s3::{S3Object, S3Source};
-use cloudtrail_delta::{Ingester, LogKind, Outcome, SourceObject, aws};
+use cloudtrail_delta::{Ingester, LogKind, Outcome, SourceObject, aws, maintenance};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -27,34 +28,66 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Ingest log files (CloudTrail and Insights) into the tables, each file exactly once.
-    Ingest {
-        /// The CloudTrail table (a folder or an object-store URI).
-        #[arg(
-            long,
-            env = "CLOUDTRAIL_TABLE_URI",
-            default_value = "./delta/cloudtrail"
-        )]
-        table: String,
-        /// The Insights table.
-        #[arg(
-            long,
-            env = "INSIGHTS_TABLE_URI",
-            default_value = "./delta/cloudtrail_insights"
-        )]
-        insights_table: String,
-        /// Log files, folders (walked recursively), or `s3://bucket/prefix` (every object under
-        /// the prefix).
-        #[arg(required = true)]
-        sources: Vec<String>,
-        /// Objects committed together, at most (1: one commit per object). Each object is
-        /// still in a table wholly or not at all; an interrupted run loses at most one batch
-        /// of work, and a re-run adds nothing twice.
-        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
-        objects_per_commit: u64,
-        /// Megabytes of objects (as stored, gzip) committed together, at most.
-        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
-        mb_per_commit: u64,
-    },
+    Ingest(IngestArgs),
+    /// Upkeep of both tables: compact small files per partition, VACUUM unreferenced files,
+    /// delete expired log entries. Safe while ingests run.
+    Maintain(MaintainArgs),
+}
+
+#[derive(clap::Args)]
+struct TableArgs {
+    /// The CloudTrail table (a folder or an object-store URI).
+    #[arg(
+        long,
+        env = "CLOUDTRAIL_TABLE_URI",
+        default_value = "./delta/cloudtrail"
+    )]
+    table: String,
+    /// The Insights table.
+    #[arg(
+        long,
+        env = "INSIGHTS_TABLE_URI",
+        default_value = "./delta/cloudtrail_insights"
+    )]
+    insights_table: String,
+}
+
+#[derive(clap::Args)]
+struct MaintainArgs {
+    #[command(flatten)]
+    tables: TableArgs,
+    /// Compaction packs small files into files of about this many megabytes.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
+    target_file_mb: u64,
+    /// VACUUM deletes unreferenced files older than this many hours.
+    #[arg(long, env = "VACUUM_RETENTION_HOURS", default_value_t = 168)]
+    vacuum_retention_hours: u64,
+}
+
+#[derive(clap::Args)]
+struct IngestArgs {
+    #[command(flatten)]
+    tables: TableArgs,
+    /// Log files, folders (walked recursively), or `s3://bucket/prefix` (every object under
+    /// the prefix).
+    #[arg(required = true)]
+    sources: Vec<String>,
+    /// Objects committed together, at most (1: one commit per object). Each object is
+    /// still in a table wholly or not at all; an interrupted run loses at most one batch
+    /// of work, and a re-run adds nothing twice.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    objects_per_commit: u64,
+    /// Megabytes of objects (as stored, gzip) committed together, at most.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    mb_per_commit: u64,
+    /// Largest log object (as stored, gzip) to ingest, in bytes; a larger one fails,
+    /// named, and nothing of it lands. Default 4 GiB.
+    #[arg(long, env = MAX_OBJECT_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    max_object_bytes: Option<u64>,
+    /// Largest single record (its JSON text), in bytes. Default 16 MiB (CloudTrail's
+    /// events are at most 256 KB).
+    #[arg(long, env = MAX_RECORD_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    max_record_bytes: Option<u64>,
 }
 
 #[derive(Default)]
@@ -91,16 +124,18 @@ enum Input {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let Command::Ingest {
-        table,
-        insights_table,
-        sources,
-        objects_per_commit,
-        mb_per_commit,
-    } = cli.command;
+    match cli.command {
+        Command::Ingest(args) => ingest(args).await,
+        Command::Maintain(args) => maintain(args).await,
+    }
+}
+
+/// The commit mode of the environment, with the AWS setup it needs (also when `needs_s3`).
+async fn commit_setup(
+    needs_s3: bool,
+) -> anyhow::Result<(CommitMode, Option<aws_config::SdkConfig>)> {
     let commit_mode = CommitMode::from_env().map_err(anyhow::Error::msg)?;
-    let needs_aws = sources.iter().any(|s| s.starts_with("s3://"))
-        || matches!(commit_mode, CommitMode::DynamoDb { .. });
+    let needs_aws = needs_s3 || matches!(commit_mode, CommitMode::DynamoDb { .. });
     let aws_config = if needs_aws {
         Some(aws::load_config().await)
     } else {
@@ -109,6 +144,68 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(config) = &aws_config {
         logstore::install(&commit_mode, config);
     }
+    Ok((commit_mode, aws_config))
+}
+
+async fn maintain(args: MaintainArgs) -> anyhow::Result<ExitCode> {
+    let MaintainArgs {
+        tables: TableArgs {
+            table,
+            insights_table,
+        },
+        target_file_mb,
+        vacuum_retention_hours,
+    } = args;
+    let uses_s3 = [&table, &insights_table]
+        .iter()
+        .any(|t| t.starts_with("s3"));
+    let (commit_mode, _aws) = commit_setup(uses_s3).await?;
+    let settings = maintenance::Settings {
+        target_file_bytes: target_file_mb << 20,
+        vacuum_retention: std::time::Duration::from_secs(vacuum_retention_hours * 3600),
+    };
+    let uris = TableUris {
+        cloudtrail: table,
+        insights: insights_table,
+    };
+    let mut failed = false;
+    for (kind, uri, result) in maintenance::upkeep_all(&uris, &commit_mode, settings).await {
+        match result {
+            Ok(Some(done)) => println!("{kind} table {uri}: {done}"),
+            Ok(None) => println!("{kind} table {uri}: no table yet, nothing to do"),
+            Err(e) => {
+                failed = true;
+                eprintln!("failed: {kind} table {uri}: {e}");
+            }
+        }
+    }
+    if failed {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
+    let IngestArgs {
+        tables: TableArgs {
+            table,
+            insights_table,
+        },
+        sources,
+        objects_per_commit,
+        mb_per_commit,
+        max_object_bytes,
+        max_record_bytes,
+    } = args;
+    let mut limits = Limits::default();
+    if let Some(n) = max_object_bytes {
+        limits.max_object_bytes = n;
+    }
+    if let Some(n) = max_record_bytes {
+        limits.max_record_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    let (commit_mode, aws_config) =
+        commit_setup(sources.iter().any(|s| s.starts_with("s3://"))).await?;
     let s3 = aws_config
         .as_ref()
         .map(|config| S3Source::new(aws::s3_client(config)));
@@ -136,7 +233,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         cloudtrail: table,
         insights: insights_table,
     })
-    .with_commit_mode(commit_mode);
+    .with_commit_mode(commit_mode)
+    .with_limits(limits);
     let progress = if files.len() > 1 && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(files.len() as u64);
         bar.set_style(

@@ -256,6 +256,7 @@ impl LogTable {
             .await;
         match committed {
             Ok(done) => {
+                crate::crash::point(crate::crash::AFTER_COMMIT);
                 let version = done.version();
                 let retries = done.metrics.num_retries;
                 self.table.state = Some(done.snapshot());

@@ -1,112 +1,18 @@
 //! Ingest behaviour against real local Delta tables: bad input never half-lands, re-ingest and
 //! racing ingests add nothing, concurrent ingests of different objects both land, checkpoints.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
-use std::io::{Cursor, Read, Write};
-use std::path::Path;
+use std::io::{Cursor, Read};
 use std::sync::Arc;
+use std::time::Instant;
 
-use cloudtrail_delta::ingest::{BatchItem, Cause, TableUris};
-use cloudtrail_delta::{Ingester, LogKind, Outcome, SourceObject};
-use flate2::{Compression, write::GzEncoder};
-
-const KEY: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30/123456789012_CloudTrail_us-east-1_20240430T2200Z_T.json.gz";
-
-fn ingester(dir: &Path) -> Ingester {
-    let uris = TableUris {
-        cloudtrail: dir.join("ct").to_str().unwrap().to_owned(),
-        insights: dir.join("insights").to_str().unwrap().to_owned(),
-    };
-    Ingester::new(uris)
-}
-
-fn object(name: &str, content: &[u8]) -> SourceObject {
-    let key = KEY.replace("_T.", &format!("_{name}."));
-    SourceObject {
-        uri: format!("s3://bucket/{key}"),
-        key,
-        fingerprint: format!("{:x}", xxhash_rust::xxh3::xxh3_64(content)),
-        size: Some(content.len() as u64),
-    }
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
-}
-
-fn log(records: usize, tag: &str) -> Vec<u8> {
-    let records: Vec<String> = (0..records)
-        .map(|i| {
-            format!(
-                r#"{{"eventVersion":"1.09","eventTime":"2024-04-30T22:{:02}:00Z","eventName":"E{i}","eventID":"{tag}-{i}","readOnly":true}}"#,
-                i % 60
-            )
-        })
-        .collect();
-    gzip(format!(r#"{{"Records":[{}]}}"#, records.join(",")).as_bytes())
-}
-
-async fn ingest(
-    ingester: &mut Ingester,
-    name: &str,
-    content: Vec<u8>,
-) -> Result<Outcome, cloudtrail_delta::IngestError> {
-    let object = object(name, &content);
-    ingester
-        .ingest(&object, move || Ok(Cursor::new(content)))
-        .await
-}
-
-/// The `add` actions of the files the table's JSON log references (adds minus removes), by
-/// path, replayed independently of delta-rs' reader.
-fn live_adds(table: &Path) -> HashMap<String, serde_json::Value> {
-    let mut files = HashMap::new();
-    let mut commits: Vec<_> = std::fs::read_dir(table.join("_delta_log"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    commits.sort();
-    for commit in commits {
-        for line in std::fs::read_to_string(commit).unwrap().lines() {
-            let action: serde_json::Value = serde_json::from_str(line).unwrap();
-            if let Some(add) = action.get("add") {
-                files.insert(add["path"].as_str().unwrap().to_owned(), add.clone());
-            } else if let Some(remove) = action.get("remove") {
-                files.remove(remove["path"].as_str().unwrap());
-            }
-        }
-    }
-    files
-}
-
-/// Rows in the table by its log (`numRecords` of each live file).
-fn rows_in_log(table: &Path) -> u64 {
-    live_adds(table)
-        .values()
-        .map(|add| {
-            let stats: serde_json::Value =
-                serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
-            stats["numRecords"].as_u64().unwrap()
-        })
-        .sum()
-}
-
-fn version(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("ct/_delta_log"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|e| e == "json")
-        })
-        .count()
-        - 1
-}
+use cloudtrail_delta::budget::{Budget, OverBudget};
+use cloudtrail_delta::decode::Limits;
+use cloudtrail_delta::ingest::{BatchItem, Cause};
+use cloudtrail_delta::{LogKind, Outcome, SourceObject};
+use common::*;
 
 #[tokio::test]
 async fn bad_input_fails_clearly_and_lands_nothing() {
@@ -336,53 +242,6 @@ async fn a_commit_with_a_stale_snapshot_of_the_same_object_is_rejected() {
     assert_eq!(rows_in_log(&dir.path().join("ct")), 1);
 }
 
-fn item(name: &str, content: Vec<u8>) -> BatchItem {
-    let object = object(name, &content);
-    let content = Arc::new(content);
-    BatchItem {
-        object,
-        open: Arc::new(move || Ok(Box::new(Cursor::new(content.to_vec())) as Box<dyn Read + Send>)),
-    }
-}
-
-/// The eventIDs of the rows in the files the table's log references, sorted; files no
-/// commit references (an aborted write's) are not read.
-fn event_ids_in_log(table: &Path) -> Vec<String> {
-    let files = live_adds(table).into_keys();
-    let mut ids = Vec::new();
-    for path in files {
-        let path = percent_encoding::percent_decode_str(&path)
-            .decode_utf8()
-            .unwrap();
-        let file = std::fs::File::open(table.join(path.as_ref())).unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
-            let column = batch.column_by_name("eventID").unwrap();
-            let column = column
-                .as_any()
-                .downcast_ref::<arrow::array::StringArray>()
-                .unwrap();
-            ids.extend(column.iter().map(|v| v.unwrap().to_owned()));
-        }
-    }
-    ids.sort();
-    ids
-}
-
-/// `tag-0`, `tag-1`, … for each (tag, records), sorted.
-fn expected_ids(logs: &[(&str, usize)]) -> Vec<String> {
-    let mut ids: Vec<String> = logs
-        .iter()
-        .flat_map(|(tag, n)| (0..*n).map(move |i| format!("{tag}-{i}")))
-        .collect();
-    ids.sort();
-    ids
-}
-
 #[tokio::test]
 async fn a_batch_lands_in_one_commit_and_only_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -461,4 +320,104 @@ async fn a_bad_object_fails_only_itself_in_a_batch() {
         event_ids_in_log(&dir.path().join("ct")),
         expected_ids(&[("a", 3), ("b", 4)])
     );
+}
+
+#[tokio::test]
+async fn objects_past_the_bounds_fail_early_and_land_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_object_bytes: 2_000,
+        max_record_bytes: 400,
+        ..Limits::default()
+    };
+    let mut ingester = ingester(dir.path()).with_limits(limits);
+    let small = log(3, "small");
+    assert!(small.len() < 2_000);
+    assert!(matches!(
+        ingest(&mut ingester, "small", small).await.unwrap(),
+        Outcome::Ingested(_)
+    ));
+
+    // Known size (an S3 event, a listing, a local file): refused before reading.
+    let big = log(400, "big");
+    assert!(big.len() > 2_000, "{}", big.len());
+    let error = ingest(&mut ingester, "big", big.clone()).await.unwrap_err();
+    assert!(
+        matches!(error.cause, Cause::ObjectTooLarge { limit: 2_000, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("_big.json.gz"), "{error}");
+    // Unknown size: stopped while reading.
+    let unsized_object = SourceObject {
+        size: None,
+        ..object("big", &big)
+    };
+    let error = ingester
+        .ingest(&unsized_object, move || Ok(Cursor::new(big)))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("over the limit of 2000 bytes"),
+        "{error}"
+    );
+    // A record over the record limit.
+    let huge_record = gzip(
+        format!(
+            r#"{{"Records":[{{"eventTime":"2024-04-30T22:00:00Z","requestParameters":{{"x":"{}"}}}}]}}"#,
+            "a".repeat(1_000)
+        )
+        .as_bytes(),
+    );
+    let error = ingest(&mut ingester, "huge-record", huge_record)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("record 0 is larger than 400 bytes"),
+        "{error}"
+    );
+
+    // Out of time: the deadline has passed.
+    ingester.set_budget(Budget {
+        deadline: Some(Instant::now()),
+        ..Budget::default()
+    });
+    let error = ingest(&mut ingester, "late", log(3, "late"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.cause, Cause::OverBudget(OverBudget::Time)),
+        "{error}"
+    );
+    assert!(error.to_string().contains("raise the function's Timeout"));
+    // Out of memory: the ceiling is below what the process already holds.
+    ingester.set_budget(Budget {
+        max_resident_bytes: Some(1 << 20),
+        ..Budget::default()
+    });
+    let error = ingest(&mut ingester, "fat", log(3, "fat"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.cause, Cause::OverBudget(OverBudget::Memory { .. })),
+        "{error}"
+    );
+    // In a batch too, and nothing was committed by any of them.
+    let results = ingester
+        .ingest_batch(&[item("b1", log(3, "b1")), item("b2", log(3, "b2"))])
+        .await;
+    assert!(results.iter().all(|r| matches!(
+        r,
+        Err(e) if matches!(e.cause, Cause::OverBudget(OverBudget::Memory { .. }))
+    )));
+    assert_eq!(version(dir.path()), 1);
+    assert_eq!(rows_in_log(&dir.path().join("ct")), 3);
+
+    // A fresh budget: the same objects land.
+    ingester.set_budget(Budget::default());
+    assert!(matches!(
+        ingest(&mut ingester, "late", log(3, "late")).await.unwrap(),
+        Outcome::Ingested(_)
+    ));
 }

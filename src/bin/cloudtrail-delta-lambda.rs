@@ -3,6 +3,7 @@
 //! Configuration is read from the environment at init (see `cloudtrail_delta::lambda`); a
 //! missing or bad setting stops the function there, with a message that names it.
 
+use cloudtrail_delta::budget::Budget;
 use cloudtrail_delta::lambda::{Config, Function};
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -23,9 +24,13 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env().inspect_err(|e| tracing::error!("{e}"))?;
     let function = Function::new(config).await;
     let function = &function;
+    let memory_mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .ok()
+        .and_then(|mb| mb.parse().ok());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let budget = Budget::for_invocation(event.context.deadline(), memory_mb);
         function
-            .handle(event.payload)
+            .handle(event.payload, budget)
             .await
             .map_err(|e| Diagnostic {
                 error_type: "IngestFailed".into(),
