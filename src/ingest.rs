@@ -491,8 +491,9 @@ where
             None => received.recv().await,
         };
         if let Err(over) = budget.check() {
-            failure = Some(Cause::OverBudget(over));
-            break;
+            // Not waiting for the parser: it may be stuck in a stalled read. Dropped, it
+            // stops at its next batch; its thread is not the invocation's to wait for.
+            return Err(Cause::OverBudget(over));
         }
         let Some(batch) = next else { break };
         newest = newest.max(newest_event_time(&batch));

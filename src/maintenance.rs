@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use arrow::array::{ArrayRef, Date32Array, RecordBatch};
 use deltalake::errors::DeltaTableError;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, LogicalFileView};
 use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt};
 use deltalake::operations::vacuum::VacuumMode;
@@ -234,7 +234,9 @@ pub async fn compact(
             }
             // Another compaction removed some of these files first: its result stands, and
             // ours (files written, never referenced) is left for VACUUM.
-            Err(DeltaTableError::Transaction { source }) => {
+            Err(DeltaTableError::Transaction {
+                source: source @ TransactionError::CommitConflict(_),
+            }) => {
                 tracing::warn!(partition = %date, error = %source,
                     "partition not compacted: a concurrent change won; the next run retries");
                 report.partitions_conflicted += 1;
