@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 
 LAMBDA_ZIP := target/lambda/cloudtrail-delta-lambda/bootstrap.zip
 
-.PHONY: demo test lint build deploy invoke-local bench clean tools
+.PHONY: demo test lint build deploy invoke-local bench bench-modes soak clean tools
 
 ## demo: build, then ingest the bundled sample logs into ./delta/ and print what landed.
 demo:
@@ -59,6 +59,24 @@ bench: $(VENV)/.bench
 	command -v libdeflate-gunzip >/dev/null || apt-get install -y libdeflate-tools
 	$(CARGO) build --release --bin cloudtrail-delta
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+## bench-modes: direct against batched delivery of 2 000 small log objects through the release
+## Lambda binary on the emulator: commits, Parquet files, wall time, and a one-day query before
+## and after `cloudtrail-delta maintain`. MODES_ARGS="--objects 500"
+MODES_ARGS ?=
+bench-modes: $(VENV)/.installed
+	$(CARGO) build --release --bin cloudtrail-delta --bin cloudtrail-delta-lambda
+	CLOUDTRAIL_DELTA_BIN=$(CURDIR)/target/release/cloudtrail-delta \
+	CLOUDTRAIL_DELTA_LAMBDA_BIN=$(CURDIR)/target/release/cloudtrail-delta-lambda \
+	$(PYTHON) bench/delivery_modes.py $(MODES_ARGS)
+
+## soak: thousands of log objects through 32 concurrent invocations of the release Lambda binary,
+## with S3/DynamoDB faults injected and processes killed at the crash points; an independent
+## reader then checks every record is in the tables once. SOAK_ARGS="--objects 5000"
+SOAK_ARGS ?=
+soak: $(VENV)/.installed
+	$(CARGO) build --release --bin cloudtrail-delta-lambda
+	CLOUDTRAIL_DELTA_LAMBDA_BIN=$(CURDIR)/target/release/cloudtrail-delta-lambda $(PYTHON) tests/python/soak.py $(SOAK_ARGS)
 
 $(VENV)/.bench: bench/requirements.txt $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt

@@ -3,8 +3,11 @@
 - `moto_server` (PyPI `moto[server]`) serving S3 and DynamoDB over HTTP, as the AWS SDKs
   talk to them;
 - the Lambda Runtime API emulator of `cargo lambda watch --only-lambda-apis`, with the real
-  `cloudtrail-delta-lambda` binary polling it, invoked with `cargo lambda invoke`.
+  `cloudtrail-delta-lambda` binary polling it, invoked with `cargo lambda invoke`
+  (`LambdaRuntime`) or over the emulator's Invoke API (`ExecutionEnvironment`, which also
+  notices a function process that died mid-invocation, and replaces it).
 """
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -12,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -163,6 +167,67 @@ class LambdaRuntime:
         for function in self.functions:
             stop(function)
         stop(self.emulator)
+        self.log.close()
+
+
+class ExecutionEnvironment:
+    """One Lambda execution environment: the Runtime API emulator and one function process,
+    restarted when it dies."""
+
+    def __init__(self, log_dir, env, timeout):
+        self.port = free_port()
+        self.timeout = timeout
+        self.log = open(log_dir / f"environment-{self.port}.log", "w")
+        self.emulator = subprocess.Popen(
+            [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--only-lambda-apis",
+             "-A", "127.0.0.1", "-P", str(self.port)],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(self._listening, "cargo lambda watch", timeout=60)
+        self.env = {**os.environ, **env,
+                    "AWS_LAMBDA_FUNCTION_NAME": "_", "AWS_LAMBDA_FUNCTION_VERSION": "1",
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+                    "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{self.port}/.rt"}
+        self.function = None
+        self.crashes = 0
+        self.start_function()
+        # Requests of killed processes never return: each invocation gets its own thread.
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=64)
+
+    def _listening(self):
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def start_function(self):
+        self.function = subprocess.Popen([LAMBDA], env=self.env, stdout=self.log,
+                                         stderr=subprocess.STDOUT)
+
+    def _post(self, event):
+        url = f"http://127.0.0.1:{self.port}/2015-03-31/functions/_/invocations"
+        request = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return True, json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            return False, e.read().decode(errors="replace")
+        except OSError as e:  # timeouts included
+            return False, f"invoke failed: {e!r}"
+
+    def invoke(self, event):
+        """(succeeded, response or error). A process that dies mid-invocation fails it, as
+        Lambda does, and is replaced."""
+        pending = self.pool.submit(self._post, event)
+        while not concurrent.futures.wait([pending], timeout=0.05).done:
+            if self.function.poll() is not None:
+                # The emulator never answers an invocation whose process died.
+                self.crashes += 1
+                self.start_function()
+                return False, "Runtime exited (function process killed)"
+        return pending.result()
+
+    def close(self):
+        stop(self.function)
+        stop(self.emulator)
+        self.pool.shutdown(wait=False, cancel_futures=True)
         self.log.close()
 
 

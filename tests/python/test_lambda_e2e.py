@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import urllib.parse
 
 import pytest
+from deltalake import DeltaTable
 
-from aws_local import CLI, ROOT, LambdaRuntime, Moto, finish
+import events
+from aws_local import CLI, ROOT, ExecutionEnvironment, LambdaRuntime, Moto, finish
+from faults import FaultProxy
 from logs import generate
 from readback import check_rows, load, table_rows
 
@@ -51,20 +53,7 @@ def upload(aws, path, key):
 
 
 def s3_record(key, head):
-    """An S3 notification record as S3 sends it: the key form-encoded."""
-    return {
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2024-04-30T00:05:00.000Z", "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "AWS:AROAEXAMPLE:cloudtrail"},
-        "requestParameters": {"sourceIPAddress": "203.0.113.7"},
-        "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
-        "s3": {
-            "s3SchemaVersion": "1.0", "configurationId": "cloudtrail-delta",
-            "bucket": {"name": BUCKET, "arn": f"arn:aws:s3:::{BUCKET}"},
-            "object": {"key": urllib.parse.quote_plus(key, safe=""), "size": head["ContentLength"],
-                       "eTag": head["ETag"].strip('"'), "sequencer": "0055AED6DCD90281E5"},
-        },
-    }
+    return events.s3_record(BUCKET, key, head["ContentLength"], head["ETag"].strip('"'))
 
 
 def s3_event(*records):
@@ -184,12 +173,8 @@ def test_a_corrupt_object_fails_alone(aws, function, tmp_path):
         "sqs/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/good.json.gz": other,
         "sqs/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/bad.json.gz": bad,
     }
-    messages = [
-        {"messageId": f"m{i}", "receiptHandle": "r", "eventSource": "aws:sqs",
-         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cloudtrail-delta",
-         "body": json.dumps(s3_event(s3_record(k, upload(aws, p, k))))}
-        for i, (k, p) in enumerate(sqs_keys.items())
-    ]
+    messages = [sqs_message(f"m{i}", s3_event(s3_record(k, upload(aws, p, k))))
+                for i, (k, p) in enumerate(sqs_keys.items())]
     ok, response = function.invoke({"Records": messages})
     assert ok, response
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
@@ -197,10 +182,7 @@ def test_a_corrupt_object_fails_alone(aws, function, tmp_path):
     check_rows(rows_from(aws, CLOUDTRAIL, sqs_keys), sources_of({sqs_good: other}, "CloudTrail"))
 
 
-def sqs_message(message_id, body):
-    return {"messageId": message_id, "receiptHandle": "r", "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cloudtrail-delta",
-            "body": json.dumps(body)}
+sqs_message = events.sqs_message
 
 
 def table_version(aws, prefix):
@@ -362,3 +344,87 @@ def test_a_bad_setting_stops_the_function_at_init(aws, unset, bad, named):
     result = subprocess.run([LAMBDA], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert named in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def parquet_keys(aws, prefix):
+    s3 = aws.client("s3")
+    keys = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        keys |= {o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".parquet")
+                 and "/_delta_log/" not in o["Key"]}
+    return keys
+
+
+# Where the invocation dies, and what its retry finds: before the lock claim nothing is
+# decided, so the retry ingests; from the claim on the commit is decided, so the retry (after
+# repairing an unfinished commit) finds the object already in the table.
+CRASHES = [
+    ("before-commit", "ingested"),
+    ("before-lock-claim", "ingested"),
+    ("after-lock-claim", "already_ingested"),
+    ("after-log-entry", "already_ingested"),
+    ("after-commit", "already_ingested"),
+]
+
+
+@pytest.mark.parametrize("point, retry_outcome", CRASHES)
+def test_an_invocation_killed_at_a_crash_point_lands_once_on_retry(aws, function, tmp_path,
+                                                                  point, retry_outcome):
+    [log] = generate(tmp_path, files=1, records=9, seed=90 + [p for p, _ in CRASHES].index(point))
+    key = f"crash-{point}/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/log.json.gz"
+    event = s3_event(s3_record(key, upload(aws, log, key)))
+    before = parquet_keys(aws, "tables/cloudtrail/")
+    env = {**aws.env(), "CLOUDTRAIL_TABLE_URI": CLOUDTRAIL, "INSIGHTS_TABLE_URI": INSIGHTS,
+           "AWS_S3_LOCKING_PROVIDER": "dynamodb", "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE,
+           "CLOUDTRAIL_DELTA_CRASH_AT": point}
+    doomed = ExecutionEnvironment(tmp_path, env, timeout=120)
+    try:
+        ok, error = doomed.invoke(event)
+    finally:
+        doomed.close()
+    assert not ok and doomed.crashes == 1, error
+    log_text = next(tmp_path.glob("environment-*.log")).read_text()
+    assert f"CLOUDTRAIL_DELTA_CRASH_AT={point}: aborting here" in log_text
+    written = parquet_keys(aws, "tables/cloudtrail/") - before
+    assert written, "the killed invocation had written its Parquet file"
+
+    # Lambda retries the event, on another process.
+    ok, response = function.invoke(event)
+    assert ok, response
+    assert response["objects"][0]["outcome"] == retry_outcome, response
+    check_rows(rows_from(aws, CLOUDTRAIL, [key]), sources_of({key: log}, "CloudTrail"))
+    entries = aws.lock_entries(LOCK_TABLE, CLOUDTRAIL)
+    assert all(e["complete"] == "true" for e in entries), entries
+    referenced = {u.split(f"{BUCKET}/", 1)[1] for u in
+                  DeltaTable(CLOUDTRAIL, storage_options=aws.storage_options()).file_uris()}
+    if retry_outcome == "ingested":
+        # The killed invocation's files were never committed: unreferenced, left for VACUUM.
+        assert not written & referenced
+    else:
+        assert written <= referenced
+
+
+def test_a_lock_claim_whose_answer_was_lost_is_still_ours(aws, tmp_path):
+    """DynamoDB writes the claim, then the answer is lost (a 500 after success): the SDK retries
+    the PutItem, which now fails its condition on our own item. The writer must see the claim
+    as its own and finish its commit, not take it for another writer's."""
+    [log] = generate(tmp_path, files=1, records=7, seed=95)
+    key = "lost-answer/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/log.json.gz"
+    upload(aws, log, key)
+    table = f"s3://{BUCKET}/lost-answer/cloudtrail"
+    proxy = FaultProxy(aws.port, nth={2: "error-after-success"}, only="PutItem")  # 1: the create
+    try:
+        env = {**aws.env(), "AWS_ENDPOINT_URL": proxy.endpoint, "AWS_S3_LOCKING_PROVIDER": "dynamodb",
+               "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE, "RUST_LOG": "warn"}
+        run = subprocess.run([CLI, "ingest", "--table", table, "--insights-table",
+                              f"s3://{BUCKET}/lost-answer/insights", "--objects-per-commit", "1",
+                              f"s3://{BUCKET}/{key}"], env={**os.environ, **env},
+                             capture_output=True, text=True, timeout=300)
+    finally:
+        proxy.close()
+    assert proxy.stats["error-after-success"] == 1, proxy.stats
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 files ingested" in run.stdout, run.stdout
+    check_rows(rows_from(aws, table, [key]), sources_of({key: log}, "CloudTrail"))
+    entries = aws.lock_entries(LOCK_TABLE, table)
+    assert [e["complete"] for e in entries] == ["true", "true"], entries  # create, append

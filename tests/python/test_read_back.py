@@ -68,3 +68,43 @@ def test_reingest_after_optimize_adds_nothing(tmp_path):
     table = DeltaTable(str(tmp_path / "ct"))
     assert table.version() == version
     check_table(tmp_path / "ct", source_records(logs, "CloudTrail"))
+
+
+def test_an_interrupted_backfill_resumes_without_doubles(tmp_path):
+    """A backfill killed after its first batch commit (as a timeout or a lost machine would)
+    is run again: the rest lands, nothing twice."""
+    logs = tmp_path / "logs"
+    generate(logs, files=20, records=15, seed=8)
+    killed = subprocess.run(
+        [BIN, "ingest", "--table", str(tmp_path / "ct"), "--insights-table",
+         str(tmp_path / "insights"), "--objects-per-commit", "6", str(logs)],
+        capture_output=True, text=True, env={**os.environ, "CLOUDTRAIL_DELTA_CRASH_AT": "after-commit"})
+    assert killed.returncode != 0 and "after-commit: aborting here" in killed.stderr, killed.stderr
+    landed = DeltaTable(str(tmp_path / "ct")).to_pyarrow_table(columns=["_source_uri"])
+    assert len(set(landed["_source_uri"].to_pylist())) == 6, "the first batch was committed"
+
+    resumed = ingest(tmp_path, "--objects-per-commit", "6", logs)
+    assert "already ingested: 6" in resumed.stdout, resumed.stdout
+    assert "14 files ingested" in resumed.stdout, resumed.stdout
+    check_table(tmp_path / "ct", source_records(logs, "CloudTrail"))
+
+
+def test_maintain_compacts_and_vacuums_what_readers_see_unchanged(tmp_path):
+    logs = tmp_path / "logs"
+    generate(logs, files=12, records=40, seed=9)
+    ingest(tmp_path, "--objects-per-commit", "1", logs)
+    before = DeltaTable(str(tmp_path / "ct"))
+    assert len(before.file_uris()) >= 12
+    result = subprocess.run([BIN, "maintain", "--table", str(tmp_path / "ct"), "--insights-table",
+                             str(tmp_path / "insights"), "--vacuum-retention-hours", "0"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "files vacuumed" in result.stdout, result.stdout
+    after = DeltaTable(str(tmp_path / "ct"))
+    partitions = {u.rsplit("/", 2)[1] for u in after.file_uris()}
+    assert len(after.file_uris()) == len(partitions), "one file per partition left"
+    on_disk = [p for p in (tmp_path / "ct").rglob("*.parquet") if "_delta_log" not in str(p)]
+    assert len(on_disk) == len(after.file_uris()), "VACUUM deleted the compacted-away files"
+    check_table(tmp_path / "ct", source_records(logs, "CloudTrail"))
+    # Re-ingesting after compaction adds nothing.
+    assert "already ingested: 12" in ingest(tmp_path, logs).stdout
