@@ -34,6 +34,21 @@ use crate::{IngestError, aws};
 pub const CLOUDTRAIL_TABLE_URI: &str = "CLOUDTRAIL_TABLE_URI";
 pub const INSIGHTS_TABLE_URI: &str = "INSIGHTS_TABLE_URI";
 
+/// JSON log lines, as the functions' `LoggingConfig: LogFormat: JSON` expects; `RUST_LOG`
+/// sets the level (default `warn,cloudtrail_delta=info`).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,cloudtrail_delta=info".into()),
+        )
+        .init();
+}
+
 /// The function's settings, from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {

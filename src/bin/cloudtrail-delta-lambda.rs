@@ -11,16 +11,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     cloudtrail_delta::memory::keep_rss_flat();
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,cloudtrail_delta=info".into()),
-        )
-        .init();
+    cloudtrail_delta::lambda::init_logging();
     let config = Config::from_env().inspect_err(|e| tracing::error!("{e}"))?;
     let function = Function::new(config).await;
     let function = &function;

@@ -16,16 +16,7 @@ use serde_json::{Value, json};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,cloudtrail_delta=info".into()),
-        )
-        .init();
+    cloudtrail_delta::lambda::init_logging();
     let config = Config::from_env().inspect_err(|e| tracing::error!("{e}"))?;
     let settings = settings_from_env().inspect_err(|e| tracing::error!("{e}"))?;
     logstore::install(&config.commit_mode, &aws::load_config().await);
