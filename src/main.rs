@@ -52,6 +52,15 @@ struct TableArgs {
     insights_table: String,
 }
 
+impl TableArgs {
+    fn uris(self) -> TableUris {
+        TableUris {
+            cloudtrail: self.table,
+            insights: self.insights_table,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct MaintainArgs {
     #[command(flatten)]
@@ -149,24 +158,18 @@ async fn commit_setup(
 
 async fn maintain(args: MaintainArgs) -> anyhow::Result<ExitCode> {
     let MaintainArgs {
-        tables: TableArgs {
-            table,
-            insights_table,
-        },
+        tables,
         target_file_mb,
         vacuum_retention_hours,
     } = args;
-    let uses_s3 = [&table, &insights_table]
+    let uris = tables.uris();
+    let uses_s3 = [&uris.cloudtrail, &uris.insights]
         .iter()
         .any(|t| t.starts_with("s3"));
     let (commit_mode, _aws) = commit_setup(uses_s3).await?;
     let settings = maintenance::Settings {
         target_file_bytes: target_file_mb << 20,
         vacuum_retention: std::time::Duration::from_secs(vacuum_retention_hours * 3600),
-    };
-    let uris = TableUris {
-        cloudtrail: table,
-        insights: insights_table,
     };
     let mut failed = false;
     for (kind, uri, result) in maintenance::upkeep_all(&uris, &commit_mode, settings).await {
@@ -187,10 +190,7 @@ async fn maintain(args: MaintainArgs) -> anyhow::Result<ExitCode> {
 
 async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     let IngestArgs {
-        tables: TableArgs {
-            table,
-            insights_table,
-        },
+        tables,
         sources,
         objects_per_commit,
         mb_per_commit,
@@ -229,12 +229,9 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let mut ingester = Ingester::new(TableUris {
-        cloudtrail: table,
-        insights: insights_table,
-    })
-    .with_commit_mode(commit_mode)
-    .with_limits(limits);
+    let mut ingester = Ingester::new(tables.uris())
+        .with_commit_mode(commit_mode)
+        .with_limits(limits);
     let progress = if files.len() > 1 && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(files.len() as u64);
         bar.set_style(
