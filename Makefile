@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 
 LAMBDA_ZIP := target/lambda/cloudtrail-delta-lambda/bootstrap.zip
 
-.PHONY: demo test lint build deploy invoke-local bench bench-modes soak clean tools
+.PHONY: demo test lint build deploy invoke-local bench bench-modes bench-memory soak clean tools
 
 ## demo: build, then ingest the bundled sample logs into ./delta/ and print what landed.
 demo:
@@ -69,6 +69,13 @@ bench-modes: $(VENV)/.installed
 	CLOUDTRAIL_DELTA_BIN=$(CURDIR)/target/release/cloudtrail-delta \
 	CLOUDTRAIL_DELTA_LAMBDA_BIN=$(CURDIR)/target/release/cloudtrail-delta-lambda \
 	$(PYTHON) bench/delivery_modes.py $(MODES_ARGS)
+
+## bench-memory: peak memory of one writer after 100 and after 400 commits (one object each,
+## as a warm direct-mode Lambda makes them). MEMORY_ARGS="--counts 100,400,1000"
+MEMORY_ARGS ?=
+bench-memory: $(VENV)/.installed
+	$(CARGO) build --release --bin cloudtrail-delta
+	$(PYTHON) bench/commit_memory.py $(MEMORY_ARGS)
 
 ## soak: thousands of log objects through 32 concurrent invocations of the release Lambda binary,
 ## with S3/DynamoDB faults injected and processes killed at the crash points; an independent

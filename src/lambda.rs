@@ -148,6 +148,7 @@ impl Function {
             "{}",
             metrics.emf(&self.function_name, started.elapsed(), SystemTime::now())
         );
+        crate::memory::return_freed_pages();
         result
     }
 

@@ -361,6 +361,7 @@ impl Batch {
             return;
         }
         let results = ingester.ingest_batch(&self.items).await;
+        cloudtrail_delta::memory::return_freed_pages();
         for (item, result) in self.items.iter().zip(results) {
             summary.record(&item.object, result);
             progress.inc(1);

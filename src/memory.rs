@@ -18,3 +18,18 @@ pub fn keep_rss_flat() {
         }
     }
 }
+
+/// Hands the pages of freed memory back to the OS (glibc's `malloc_trim`). Called between
+/// units of work (an invocation, a batch), once their buffers are dropped.
+///
+/// Each commit loads, decodes and drops several megabytes (log entries, checkpoint reads,
+/// Parquet buffers) on whichever threads the runtime picks; the freed space stays mapped in
+/// each thread's malloc arena, and a long-lived process's resident size crept up with every
+/// commit: 163 MB after 400 commits, one object each, for a live heap under 20 MB.
+pub fn return_freed_pages() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

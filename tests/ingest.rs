@@ -6,11 +6,13 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::io::{Cursor, Read};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use cloudtrail_delta::budget::{Budget, OverBudget};
 use cloudtrail_delta::decode::Limits;
 use cloudtrail_delta::ingest::{BatchItem, Cause};
+use cloudtrail_delta::table::RELOAD_AFTER_VERSIONS;
 use cloudtrail_delta::{LogKind, Outcome, SourceObject};
 use common::*;
 
@@ -187,6 +189,34 @@ async fn writes_a_checkpoint_every_hundred_commits() {
         ingest(&mut fresh, "c5", log(1, "c5")).await.unwrap(),
         Outcome::AlreadyIngested { .. }
     ));
+
+    // The first handle, brought forward past RELOAD_AFTER_VERSIONS, loads itself afresh
+    // (from the checkpoint) and goes on as before: no double, no lost object.
+    for n in 99..103 {
+        ingest(&mut ingester, &format!("c{n}"), log(1, &format!("c{n}")))
+            .await
+            .unwrap();
+    }
+    let table = ingester.table(LogKind::CloudTrail).unwrap();
+    assert!(
+        table.loaded_at() >= RELOAD_AFTER_VERSIONS,
+        "loaded afresh at version {}",
+        table.loaded_at()
+    );
+    assert!(matches!(
+        ingest(&mut ingester, "c5", log(1, "c5")).await.unwrap(),
+        Outcome::AlreadyIngested { .. }
+    ));
+    assert!(matches!(
+        ingest(&mut ingester, "c103", log(1, "c103")).await.unwrap(),
+        Outcome::Ingested(report) if report.version == 104
+    ));
+    let tags: Vec<String> = (0..104).map(|n| format!("c{n}")).collect();
+    let logs: Vec<(&str, usize)> = tags.iter().map(|t| (t.as_str(), 1)).collect();
+    assert_eq!(
+        event_ids_in_log(&dir.path().join("ct")),
+        expected_ids(&logs)
+    );
 }
 
 /// Two handles on one table, both at the same version, commit the same object: the second
