@@ -6,7 +6,7 @@
 //! Nothing becomes visible until the single commit at the end: an object that fails anywhere
 //! lands nothing (files already uploaded stay unreferenced, for VACUUM to remove).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -125,7 +125,11 @@ pub struct Ingester {
     tables: HashMap<LogKind, LogTable>,
     limits: Limits,
     budget: Budget,
+    read_ahead: usize,
 }
+
+/// Objects of a batch read at once, by default (see [`Ingester::with_read_ahead`]).
+pub const DEFAULT_READ_AHEAD: usize = 4;
 
 impl Ingester {
     /// An ingester into the tables at `uris`, committing with S3 conditional writes and the
@@ -138,6 +142,7 @@ impl Ingester {
             tables: HashMap::new(),
             limits: Limits::default(),
             budget: Budget::default(),
+            read_ahead: DEFAULT_READ_AHEAD,
         }
     }
 
@@ -155,6 +160,13 @@ impl Ingester {
 
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// How many objects of a batch ([`ingest_batch`](Self::ingest_batch)) are read and parsed
+    /// at once (at least 1). Each holds at most three batches of [`BATCH_ROWS`] rows.
+    pub fn with_read_ahead(mut self, objects: usize) -> Self {
+        self.read_ahead = objects.max(1);
         self
     }
 
@@ -288,6 +300,7 @@ impl Ingester {
         members: &[usize],
     ) -> Result<Vec<Outcome>, Option<(usize, Cause)>> {
         let (limits, budget) = (self.limits, self.budget);
+        let read_ahead = self.read_ahead.max(1);
         for &index in members {
             self.admit(&items[index].object)
                 .map_err(|cause| Some((index, cause)))?;
@@ -313,20 +326,24 @@ impl Ingester {
         let table_uri = table.uri();
         let mut writer = table.writer().map_err(|_| None)?;
         let mut written = Vec::with_capacity(todo.len());
-        for &(_, index, _) in &todo {
-            let item = &items[index];
-            let open = item.open.clone();
-            match write_object(
-                &mut writer,
-                &table_uri,
-                kind,
-                &item.object.uri,
-                move || open(),
-                limits,
-                budget,
-            )
-            .await
+        // Objects are written one after another, in order; the next `read_ahead - 1` are
+        // already being fetched and parsed, each on its own thread, so small objects on S3
+        // cost one round trip's latency per `read_ahead` objects instead of one each.
+        let mut waiting = todo.iter().map(|&(_, index, _)| index);
+        let mut reading = VecDeque::with_capacity(read_ahead);
+        loop {
+            while reading.len() < read_ahead
+                && let Some(index) = waiting.next()
             {
+                let item = &items[index];
+                let open = item.open.clone();
+                let started = Reading::start(kind, &item.object.uri, move || open(), limits);
+                reading.push_back((index, started));
+            }
+            let Some((index, next)) = reading.pop_front() else {
+                break;
+            };
+            match next.write_into(&mut writer, &table_uri, budget).await {
                 Ok(done) => written.push(done),
                 Err(cause) => {
                     writer.reset();
@@ -408,16 +425,9 @@ impl Ingester {
 
         let mut writer = table.writer().map_err(table_error(table))?;
         let table_uri = table.uri();
-        let (parsed, mut write_time) = match write_object(
-            &mut writer,
-            &table_uri,
-            kind,
-            &object.uri,
-            open,
-            limits,
-            budget,
-        )
-        .await
+        let (parsed, mut write_time) = match Reading::start(kind, &object.uri, open, limits)
+            .write_into(&mut writer, &table_uri, budget)
+            .await
         {
             Ok(done) => done,
             Err(cause) => {
@@ -460,64 +470,79 @@ impl Ingester {
     }
 }
 
-/// Streams one object into `writer`: parses on a blocking thread, encodes here. On error the
-/// writer holds part of the object and must be reset.
-async fn write_object<R, F>(
-    writer: &mut RecordBatchWriter,
-    table_uri: &str,
-    kind: LogKind,
-    uri: &str,
-    open: F,
-    limits: Limits,
-    budget: Budget,
-) -> Result<(Parsed, Duration), Cause>
-where
-    R: Read + Send + 'static,
-    F: FnOnce() -> std::io::Result<R> + Send + 'static,
-{
-    let (batches, mut received) = mpsc::channel(2);
-    let parser_uri = uri.to_owned();
-    let parser =
-        tokio::task::spawn_blocking(move || parse_object(kind, &parser_uri, open, limits, batches));
-    let mut write_time = Duration::ZERO;
-    let mut failure = None;
-    let mut newest = None;
-    loop {
-        // A stalled read must not outlast the budget either.
-        let next = match budget.deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline.into(), received.recv())
-                .await
-                .unwrap_or(None),
-            None => received.recv().await,
-        };
-        if let Err(over) = budget.check() {
-            // Not waiting for the parser: it may be stuck in a stalled read. Dropped, it
-            // stops at its next batch; its thread is not the invocation's to wait for.
-            return Err(Cause::OverBudget(over));
-        }
-        let Some(batch) = next else { break };
-        newest = newest.max(newest_event_time(&batch));
-        let started = Instant::now();
-        if let Err(source) = writer.write(batch).await {
-            failure = Some(Cause::Table {
-                table: table_uri.to_owned(),
-                source: Box::new(source),
-            });
-            break;
-        }
-        write_time += started.elapsed();
+/// One object being read and parsed on its own blocking thread; its batches wait in a
+/// two-slot channel until [`Reading::write_into`] takes them.
+struct Reading {
+    batches: mpsc::Receiver<arrow::array::RecordBatch>,
+    parser: tokio::task::JoinHandle<Result<Parsed, Cause>>,
+}
+
+impl Reading {
+    /// Starts reading the object `open` gives. The parser runs ahead by at most two batches.
+    fn start<R, F>(kind: LogKind, uri: &str, open: F, limits: Limits) -> Self
+    where
+        R: Read + Send + 'static,
+        F: FnOnce() -> std::io::Result<R> + Send + 'static,
+    {
+        let (sender, batches) = mpsc::channel(2);
+        let uri = uri.to_owned();
+        let parser =
+            tokio::task::spawn_blocking(move || parse_object(kind, &uri, open, limits, sender));
+        Self { batches, parser }
     }
-    drop(received); // stops the parser if the writer failed
-    let parsed = parser.await.map_err(|e| Cause::Parser(e.to_string()))?;
-    match (failure, parsed) {
-        (Some(cause), _) | (None, Err(cause)) => Err(cause),
-        (None, Ok(parsed)) => Ok((
-            Parsed {
-                newest_event_micros: newest,
-                ..parsed
-            },
-            write_time,
-        )),
+
+    /// Streams the object into `writer`: parsed on its thread, encoded here. On error the
+    /// writer holds part of the object and must be reset. Dropping a `Reading` instead stops
+    /// its parser at its next batch.
+    async fn write_into(
+        mut self,
+        writer: &mut RecordBatchWriter,
+        table_uri: &str,
+        budget: Budget,
+    ) -> Result<(Parsed, Duration), Cause> {
+        let mut write_time = Duration::ZERO;
+        let mut failure = None;
+        let mut newest = None;
+        loop {
+            // A stalled read must not outlast the budget either.
+            let next = match budget.deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline.into(), self.batches.recv())
+                    .await
+                    .unwrap_or(None),
+                None => self.batches.recv().await,
+            };
+            if let Err(over) = budget.check() {
+                // Not waiting for the parser: it may be stuck in a stalled read. Dropped, it
+                // stops at its next batch; its thread is not the invocation's to wait for.
+                return Err(Cause::OverBudget(over));
+            }
+            let Some(batch) = next else { break };
+            newest = newest.max(newest_event_time(&batch));
+            let started = Instant::now();
+            if let Err(source) = writer.write(batch).await {
+                failure = Some(Cause::Table {
+                    table: table_uri.to_owned(),
+                    source: Box::new(source),
+                });
+                break;
+            }
+            write_time += started.elapsed();
+        }
+        drop(self.batches); // stops the parser if the writer failed
+        let parsed = self
+            .parser
+            .await
+            .map_err(|e| Cause::Parser(e.to_string()))?;
+        match (failure, parsed) {
+            (Some(cause), _) | (None, Err(cause)) => Err(cause),
+            (None, Ok(parsed)) => Ok((
+                Parsed {
+                    newest_event_micros: newest,
+                    ..parsed
+                },
+                write_time,
+            )),
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 use crate::budget::Budget;
 use crate::decode::Limits;
 use crate::event::{EventError, Invocation, ObjectRef, parse_invocation};
-use crate::ingest::{BatchItem, Ingester, Outcome, TableUris};
+use crate::ingest::{BatchItem, DEFAULT_READ_AHEAD, Ingester, Outcome, TableUris};
 use crate::logstore::{self, CommitMode};
 use crate::metrics::InvocationMetrics;
 use crate::source::s3::{S3Object, S3Source};
@@ -33,6 +33,8 @@ use crate::{IngestError, aws};
 /// The table URI variables.
 pub const CLOUDTRAIL_TABLE_URI: &str = "CLOUDTRAIL_TABLE_URI";
 pub const INSIGHTS_TABLE_URI: &str = "INSIGHTS_TABLE_URI";
+/// Objects of an SQS batch read and parsed at once (default [`DEFAULT_READ_AHEAD`]).
+pub const PARALLEL_READS: &str = "CLOUDTRAIL_DELTA_PARALLEL_READS";
 
 /// JSON log lines, as the functions' `LoggingConfig: LogFormat: JSON` expects; `RUST_LOG`
 /// sets the level (default `warn,cloudtrail_delta=info`).
@@ -55,6 +57,8 @@ pub struct Config {
     pub tables: TableUris,
     pub commit_mode: CommitMode,
     pub limits: Limits,
+    /// Objects of a batch read at once.
+    pub read_ahead: usize,
 }
 
 /// A missing or bad setting, named.
@@ -88,10 +92,17 @@ impl Config {
         }
         let commit_mode = CommitMode::from_lookup(&var).map_err(ConfigError)?;
         let limits = Limits::from_lookup(&var).map_err(ConfigError)?;
+        let read_ahead = match var(PARALLEL_READS).as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_READ_AHEAD,
+            Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConfigError(format!("{PARALLEL_READS}={v:?} is not a positive number"))
+            })?,
+        };
         Ok(Self {
             tables,
             commit_mode,
             limits,
+            read_ahead,
         })
     }
 
@@ -126,7 +137,8 @@ impl Function {
         logstore::install(&config.commit_mode, &aws_config);
         let ingester = Ingester::new(config.tables)
             .with_commit_mode(config.commit_mode)
-            .with_limits(config.limits);
+            .with_limits(config.limits)
+            .with_read_ahead(config.read_ahead);
         Self {
             ingester: Mutex::new(ingester),
             s3: S3Source::new(aws::s3_client(&aws_config)),

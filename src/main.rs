@@ -89,6 +89,10 @@ struct IngestArgs {
     /// Megabytes of objects (as stored, gzip) committed together, at most.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     mb_per_commit: u64,
+    /// Objects read and parsed at once while filling a commit (S3 round trips overlap;
+    /// each object in flight holds at most about 10 MB).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    parallel_reads: u64,
     /// Largest log object (as stored, gzip) to ingest, in bytes; a larger one fails,
     /// named, and nothing of it lands. Default 4 GiB.
     #[arg(long, env = MAX_OBJECT_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
@@ -194,6 +198,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         sources,
         objects_per_commit,
         mb_per_commit,
+        parallel_reads,
         max_object_bytes,
         max_record_bytes,
     } = args;
@@ -231,7 +236,8 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
 
     let mut ingester = Ingester::new(tables.uris())
         .with_commit_mode(commit_mode)
-        .with_limits(limits);
+        .with_limits(limits)
+        .with_read_ahead(parallel_reads as usize);
     let progress = if files.len() > 1 && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(files.len() as u64);
         bar.set_style(

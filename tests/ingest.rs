@@ -328,6 +328,85 @@ async fn a_batch_lands_in_one_commit_and_only_once() {
     );
 }
 
+/// Counts the readers open at once; a reader is open from its opening to its drop.
+#[derive(Default)]
+struct InFlight {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+struct SlowReader {
+    inner: Cursor<Vec<u8>>,
+    first: bool,
+    in_flight: Arc<InFlight>,
+}
+
+impl Read for SlowReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if std::mem::take(&mut self.first) {
+            // A round trip's latency: long enough for the other reads to start meanwhile.
+            std::thread::sleep(std::time::Duration::from_millis(40));
+        }
+        self.inner.read(buf)
+    }
+}
+
+impl Drop for SlowReader {
+    fn drop(&mut self) {
+        self.in_flight.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn slow_item(name: &str, content: Vec<u8>, in_flight: &Arc<InFlight>) -> BatchItem {
+    let object = object(name, &content);
+    let in_flight = in_flight.clone();
+    BatchItem {
+        object,
+        open: Arc::new(move || {
+            let now = in_flight.now.fetch_add(1, Ordering::SeqCst) + 1;
+            in_flight.most.fetch_max(now, Ordering::SeqCst);
+            Ok(Box::new(SlowReader {
+                inner: Cursor::new(content.clone()),
+                first: true,
+                in_flight: in_flight.clone(),
+            }) as Box<dyn Read + Send>)
+        }),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_reads_as_many_objects_at_once_as_its_read_ahead() {
+    for read_ahead in [1, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ingester = ingester(dir.path()).with_read_ahead(read_ahead);
+        let in_flight = Arc::new(InFlight::default());
+        let tags: Vec<String> = (0..8).map(|i| format!("o{i}")).collect();
+        let items: Vec<BatchItem> = tags
+            .iter()
+            .map(|tag| slow_item(tag, log(5, tag), &in_flight))
+            .collect();
+        for result in ingester.ingest_batch(&items).await {
+            assert!(matches!(result, Ok(Outcome::Ingested(_))), "{result:?}");
+        }
+        assert_eq!(
+            in_flight.most.load(Ordering::SeqCst),
+            read_ahead,
+            "objects read at once with read-ahead {read_ahead}"
+        );
+        assert_eq!(
+            in_flight.now.load(Ordering::SeqCst),
+            0,
+            "every reader closed"
+        );
+        assert_eq!(version(dir.path()), 1, "one commit for the batch");
+        let logs: Vec<(&str, usize)> = tags.iter().map(|t| (t.as_str(), 5)).collect();
+        assert_eq!(
+            event_ids_in_log(&dir.path().join("ct")),
+            expected_ids(&logs)
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_bad_object_fails_only_itself_in_a_batch() {
     let dir = tempfile::tempdir().unwrap();
