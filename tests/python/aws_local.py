@@ -23,6 +23,8 @@ VENV_BIN = pathlib.Path(sys.executable).parent
 TARGET = ROOT / "target" / "debug"
 CLI = os.environ.get("CLOUDTRAIL_DELTA_BIN", str(TARGET / "cloudtrail-delta"))
 LAMBDA = os.environ.get("CLOUDTRAIL_DELTA_LAMBDA_BIN", str(TARGET / "cloudtrail-delta-lambda"))
+MAINTENANCE = os.environ.get("CLOUDTRAIL_DELTA_MAINTENANCE_BIN",
+                             str(TARGET / "cloudtrail-delta-maintenance"))
 REGION = "us-east-1"
 
 
@@ -124,9 +126,10 @@ class Moto:
 
 class LambdaRuntime:
     """`cargo lambda watch --only-lambda-apis` plus `instances` copies of the real function
-    binary polling it, so that concurrent invocations run concurrently."""
+    binary (`binary`: the ingest function's by default) polling it, so that concurrent
+    invocations run concurrently."""
 
-    def __init__(self, log_dir, env, instances=4):
+    def __init__(self, log_dir, env, instances=4, binary=LAMBDA):
         self.port = free_port()
         self.log = open(log_dir / f"lambda-{self.port}.log", "w")
         self.emulator = subprocess.Popen(
@@ -142,7 +145,7 @@ class LambdaRuntime:
             "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{self.port}/.rt",
         }
         self.functions = [
-            subprocess.Popen([LAMBDA], env=function_env, stdout=self.log, stderr=subprocess.STDOUT)
+            subprocess.Popen([binary], env=function_env, stdout=self.log, stderr=subprocess.STDOUT)
             for _ in range(instances)
         ]
 

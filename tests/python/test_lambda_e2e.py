@@ -11,7 +11,7 @@ import pytest
 from deltalake import DeltaTable
 
 import events
-from aws_local import CLI, ROOT, ExecutionEnvironment, LambdaRuntime, Moto, finish
+from aws_local import CLI, MAINTENANCE, ROOT, ExecutionEnvironment, LambdaRuntime, Moto, finish
 from faults import FaultProxy
 from logs import generate
 from readback import check_rows, load, table_rows
@@ -428,3 +428,63 @@ def test_a_lock_claim_whose_answer_was_lost_is_still_ours(aws, tmp_path):
     check_rows(rows_from(aws, table, [key]), sources_of({key: log}, "CloudTrail"))
     entries = aws.lock_entries(LOCK_TABLE, table)
     assert [e["complete"] for e in entries] == ["true", "true"], entries  # create, append
+
+
+SCHEDULED_EVENT = {"version": "0", "id": "5c0b7a4e-4f4a-4a52-9c0e-7d8f0f6d2f11",
+                   "detail-type": "Scheduled Event", "source": "aws.events",
+                   "account": "123456789012", "time": "2024-05-01T00:00:00Z",
+                   "region": "us-east-1", "resources": [], "detail": {}}
+
+
+def test_the_scheduled_maintenance_function_compacts_and_vacuums(aws, function, tmp_path):
+    """Last in this module: the maintenance binary under the Runtime API emulator, invoked with
+    the schedule's event, on the table the tests above filled with a small file per commit
+    (and with the files of killed invocations, never committed). Afterwards: one file per day,
+    the same rows, no Parquet file in S3 that the table does not reference, and ingest goes
+    on."""
+    options = aws.storage_options()
+
+    def state():
+        table = DeltaTable(CLOUDTRAIL, storage_options=options)
+        files = {u.split(f"{BUCKET}/", 1)[1] for u in table.file_uris()}
+        rows = sorted((r["_source_uri"], r["eventID"], json.dumps(r, sort_keys=True, default=str))
+                      for r in table_rows(CLOUDTRAIL, options))
+        return table.version(), files, rows
+
+    version_before, files_before, rows_before = state()
+    days_before = {f.rsplit("/", 2)[1] for f in files_before}
+    assert len(files_before) > len(days_before), "the tests above left several files a day"
+    unreferenced = parquet_keys(aws, "tables/cloudtrail/") - files_before
+    assert unreferenced, "the crash-point tests above left uncommitted files"
+
+    env = {**aws.env(), "CLOUDTRAIL_TABLE_URI": CLOUDTRAIL, "INSIGHTS_TABLE_URI": INSIGHTS,
+           "AWS_S3_LOCKING_PROVIDER": "dynamodb", "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE,
+           "VACUUM_RETENTION_HOURS": "0"}
+    maintenance = LambdaRuntime(tmp_path, env, instances=1, binary=MAINTENANCE)
+    try:
+        ok, response = maintenance.invoke(SCHEDULED_EVENT)
+    finally:
+        maintenance.close()
+    assert ok, response
+    summary = {t["kind"]: t for t in response["tables"]}
+    assert set(summary) == {"cloudtrail", "insights"}, response
+    cloudtrail = summary["cloudtrail"]
+    assert cloudtrail["partitions_conflicted"] == 0, response
+
+    version_after, files_after, rows_after = state()
+    assert version_after > version_before
+    assert len(files_after) == len(days_before), "one file per day"
+    assert {f.rsplit("/", 2)[1] for f in files_after} == days_before
+    assert (cloudtrail["files_removed"] - cloudtrail["files_added"]
+            == len(files_before) - len(files_after)), response
+    assert cloudtrail["files_vacuumed"] == len((files_before | unreferenced) - files_after), response
+    assert rows_after == rows_before, "readers see the same rows, value for value"
+    assert parquet_keys(aws, "tables/cloudtrail/") == files_after, \
+        "VACUUM left only referenced files"
+
+    # The ingest function, warm across the maintenance commits, goes on.
+    [log] = generate(tmp_path / "after", files=1, records=6, seed=404)
+    key = "after-maintenance/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/log.json.gz"
+    ok, response = function.invoke(s3_event(s3_record(key, upload(aws, log, key))))
+    assert ok and response["objects"][0]["outcome"] == "ingested", response
+    check_rows(rows_from(aws, CLOUDTRAIL, [key]), sources_of({key: log}, "CloudTrail"))
