@@ -32,9 +32,9 @@ BUCKET = "modes-logs"
 LOCK_TABLE = "delta_log"
 
 
-def log_versions(s3, prefix):
+def log_versions(s3, bucket, prefix):
     names = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{prefix}/_delta_log/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/_delta_log/"):
         names += [o["Key"].rsplit("/", 1)[1] for o in page.get("Contents", [])]
     return sum(1 for n in names if n.endswith(".json") and n[:20].isdigit())
 
@@ -78,9 +78,12 @@ def main():
         day = days.most_common(1)[0][0].replace("/", "-")
         results = {}
         for mode in ("direct", "queue"):
-            prefix = f"tables-{mode}"
-            env = {**moto.env(), "CLOUDTRAIL_TABLE_URI": f"s3://{BUCKET}/{prefix}/cloudtrail",
-                   "INSIGHTS_TABLE_URI": f"s3://{BUCKET}/{prefix}/insights",
+            # Each mode's tables in a bucket of their own: moto lists a prefix by walking
+            # every key of the bucket, and every commit lists `_delta_log/`.
+            bucket, prefix = f"modes-{mode}-tables", "tables"
+            s3.create_bucket(Bucket=bucket)
+            env = {**moto.env(), "CLOUDTRAIL_TABLE_URI": f"s3://{bucket}/{prefix}/cloudtrail",
+                   "INSIGHTS_TABLE_URI": f"s3://{bucket}/{prefix}/insights",
                    "AWS_S3_LOCKING_PROVIDER": "dynamodb", "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE,
                    "RUST_LOG": "warn"}
             workers = args.concurrency if mode == "direct" else 1
@@ -110,14 +113,14 @@ def main():
                 environment.close()
             if failures:
                 raise SystemExit(f"{mode}: {len(failures)} invocations failed: {failures[:2]}")
-            table = f"s3://{BUCKET}/{prefix}/cloudtrail"
-            commits = log_versions(s3, f"{prefix}/cloudtrail") - 1  # less the create
+            table = f"s3://{bucket}/{prefix}/cloudtrail"
+            commits = log_versions(s3, bucket, f"{prefix}/cloudtrail") - 1  # less the create
             before = query_seconds(table, moto.storage_options(), day)
             cli = os.environ.get("CLOUDTRAIL_DELTA_BIN", ROOT / "target/release/cloudtrail-delta")
             started_maintain = time.perf_counter()
             maintained = subprocess.run(
                 [str(cli), "maintain", "--table", table, "--insights-table",
-                 f"s3://{BUCKET}/{prefix}/insights", "--vacuum-retention-hours", "0"],
+                 f"s3://{bucket}/{prefix}/insights", "--vacuum-retention-hours", "0"],
                 env={**os.environ, **env}, capture_output=True, text=True, timeout=1800)
             if maintained.returncode != 0:
                 raise SystemExit(maintained.stdout + maintained.stderr)

@@ -40,9 +40,12 @@ from logs import generate  # noqa: E402
 from readback import drop_nulls, load, merge, rebuild  # noqa: E402
 
 BUCKET = "soak-logs"
+# The tables in a bucket of their own: moto lists a prefix by walking every key of the
+# bucket, and each commit lists `_delta_log/`; the thousands of log objects would slow it.
+TABLE_BUCKET = "soak-tables"
 LOCK_TABLE = "delta_log"
-TABLES = {"CloudTrail": f"s3://{BUCKET}/tables/cloudtrail",
-          "CloudTrail-Insight": f"s3://{BUCKET}/tables/insights"}
+TABLES = {"CloudTrail": f"s3://{TABLE_BUCKET}/tables/cloudtrail",
+          "CloudTrail-Insight": f"s3://{TABLE_BUCKET}/tables/insights"}
 CRASH_POINTS = ("before-commit", "before-lock-claim", "after-lock-claim", "after-log-entry",
                 "after-commit")
 DIRECT_ATTEMPTS = 3   # Lambda's asynchronous invocation: the first try and two retries
@@ -83,7 +86,7 @@ def check_log(s3, moto, prefix, table_uri):
     """The table's log: contiguous commits, every lock entry complete and in place, no
     temporary commit file left, a checkpoint. Returns (version, problems)."""
     keys = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET,
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=TABLE_BUCKET,
                                                              Prefix=f"{prefix}/_delta_log/"):
         keys += [o["Key"].rsplit("/", 1)[1] for o in page.get("Contents", [])]
     commits = sorted(int(k[:20]) for k in keys if k.endswith(".json") and k[:20].isdigit())
@@ -125,6 +128,7 @@ def run(objects, workers, fault_rate, crash_rate, records, seed, work_dir, queue
     try:
         s3 = moto.client("s3")
         s3.create_bucket(Bucket=BUCKET)
+        s3.create_bucket(Bucket=TABLE_BUCKET)
         moto.create_lock_table(LOCK_TABLE)
         keys = {}
         for path in logs:
@@ -276,12 +280,13 @@ def run(objects, workers, fault_rate, crash_rate, records, seed, work_dir, queue
             table = DeltaTable(table_uri, storage_options=moto.storage_options())
             rows = table.to_pyarrow_table().to_pylist()
             counts = reconcile(rows, sources)
-            prefix = table_uri.split(f"{BUCKET}/", 1)[1]
+            prefix = table_uri.split(f"{TABLE_BUCKET}/", 1)[1]
             version, checkpoints, temps, log_problems = check_log(s3, moto, prefix, table_uri)
             referenced = {a for a in table.file_uris()}
             parquet = set()
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-                parquet |= {f"s3://{BUCKET}/{o['Key']}" for o in page.get("Contents", [])
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=TABLE_BUCKET,
+                                                                     Prefix=prefix):
+                parquet |= {f"s3://{TABLE_BUCKET}/{o['Key']}" for o in page.get("Contents", [])
                             if o["Key"].endswith(".parquet") and "/_delta_log/" not in o["Key"]}
             result[folder] = {"records": len(sources), "rows": len(rows), **counts,
                               "version": version, "checkpoints": checkpoints,
