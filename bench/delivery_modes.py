@@ -116,6 +116,9 @@ def main():
             table = f"s3://{bucket}/{prefix}/cloudtrail"
             commits = log_versions(s3, bucket, f"{prefix}/cloudtrail") - 1  # less the create
             before = query_seconds(table, moto.storage_options(), day)
+            from deltalake import DeltaTable
+            rows = DeltaTable(table, storage_options=moto.storage_options()) \
+                .to_pyarrow_dataset().count_rows()
             cli = os.environ.get("CLOUDTRAIL_DELTA_BIN", ROOT / "target/release/cloudtrail-delta")
             started_maintain = time.perf_counter()
             maintained = subprocess.run(
@@ -129,6 +132,7 @@ def main():
             assert after[1] == before[1], (before, after)
             results[mode] = {
                 "objects": len(notes),
+                "rows": rows, "rows expected": len(notes) * args.records,
                 "invocations": len(events), "commits": commits, "wall s": round(wall, 1),
                 "objects/s": round(len(notes) / wall, 1), "parquet files": before[3],
                 f"query {day} s (before compaction)": round(before[0], 3),

@@ -60,8 +60,10 @@ class Moto:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.log = open(log_dir / "moto.log", "w")
+        # moto_server, one request at a time: see moto_serial.py for why.
         self.process = subprocess.Popen(
-            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, str(pathlib.Path(__file__).with_name("moto_serial.py")),
+             "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_until(self._answers, "moto_server")
 
