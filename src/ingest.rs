@@ -300,7 +300,7 @@ impl Ingester {
         members: &[usize],
     ) -> Result<Vec<Outcome>, Option<(usize, Cause)>> {
         let (limits, budget) = (self.limits, self.budget);
-        let read_ahead = self.read_ahead.max(1);
+        let read_ahead = self.read_ahead;
         for &index in members {
             self.admit(&items[index].object)
                 .map_err(|cause| Some((index, cause)))?;
