@@ -19,7 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
+
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from deltalake import DeltaTable
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "python"))
@@ -41,9 +44,6 @@ def log_versions(s3, bucket, prefix):
 
 def query_seconds(table_uri, options, day, reps=3):
     """Median wall time of: open the table, count one day's events by eventName."""
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-    from deltalake import DeltaTable
     times = []
     for _ in range(reps):
         started = time.perf_counter()
@@ -116,7 +116,6 @@ def main():
             table = f"s3://{bucket}/{prefix}/cloudtrail"
             commits = log_versions(s3, bucket, f"{prefix}/cloudtrail") - 1  # less the create
             before = query_seconds(table, moto.storage_options(), day)
-            from deltalake import DeltaTable
             rows = DeltaTable(table, storage_options=moto.storage_options()) \
                 .to_pyarrow_dataset().count_rows()
             cli = os.environ.get("CLOUDTRAIL_DELTA_BIN", ROOT / "target/release/cloudtrail-delta")

@@ -126,6 +126,33 @@ class Moto:
         self.log.close()
 
 
+def start_runtime_api(port, log, timeout=30.0):
+    """`cargo lambda watch --only-lambda-apis` (the Lambda Runtime API emulator) on
+    127.0.0.1:`port`, returned once it listens."""
+    emulator = subprocess.Popen(
+        [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--only-lambda-apis",
+         "-A", "127.0.0.1", "-P", str(port)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+    def listening():
+        if emulator.poll() is not None:
+            raise RuntimeError(f"cargo lambda watch exited with {emulator.returncode}")
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_until(listening, "cargo lambda watch", timeout=timeout)
+    return emulator
+
+
+def function_env(env, port):
+    """The environment Lambda gives a function process (256 MB), plus `env`, polling the
+    Runtime API emulator on `port`."""
+    return {**os.environ, **env,
+            "AWS_LAMBDA_FUNCTION_NAME": "_", "AWS_LAMBDA_FUNCTION_VERSION": "1",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+            "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{port}/.rt"}
+
+
 class LambdaRuntime:
     """`cargo lambda watch --only-lambda-apis` plus `instances` copies of the real function
     binary (`binary`: the ingest function's by default) polling it, so that concurrent
@@ -134,28 +161,12 @@ class LambdaRuntime:
     def __init__(self, log_dir, env, instances=4, binary=LAMBDA):
         self.port = free_port()
         self.log = open(log_dir / f"lambda-{self.port}.log", "w")
-        self.emulator = subprocess.Popen(
-            [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--only-lambda-apis",
-             "-A", "127.0.0.1", "-P", str(self.port)],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(self._listening, "cargo lambda watch")
-        function_env = {
-            **os.environ, **env,
-            "AWS_LAMBDA_FUNCTION_NAME": "_",
-            "AWS_LAMBDA_FUNCTION_VERSION": "1",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-            "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{self.port}/.rt",
-        }
+        self.emulator = start_runtime_api(self.port, self.log)
         self.functions = [
-            subprocess.Popen([binary], env=function_env, stdout=self.log, stderr=subprocess.STDOUT)
+            subprocess.Popen([binary], env=function_env(env, self.port), stdout=self.log,
+                             stderr=subprocess.STDOUT)
             for _ in range(instances)
         ]
-
-    def _listening(self):
-        if self.emulator.poll() is not None:
-            raise RuntimeError(f"cargo lambda watch exited with {self.emulator.returncode}")
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", self.port)) == 0
 
     def start_invoke(self, event):
         """Starts `cargo lambda invoke` with `event`; returns the process."""
@@ -183,24 +194,13 @@ class ExecutionEnvironment:
         self.port = free_port()
         self.timeout = timeout
         self.log = open(log_dir / f"environment-{self.port}.log", "w")
-        self.emulator = subprocess.Popen(
-            [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--only-lambda-apis",
-             "-A", "127.0.0.1", "-P", str(self.port)],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(self._listening, "cargo lambda watch", timeout=60)
-        self.env = {**os.environ, **env,
-                    "AWS_LAMBDA_FUNCTION_NAME": "_", "AWS_LAMBDA_FUNCTION_VERSION": "1",
-                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-                    "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{self.port}/.rt"}
+        self.emulator = start_runtime_api(self.port, self.log, timeout=60)
+        self.env = function_env(env, self.port)
         self.function = None
         self.crashes = 0
         self.start_function()
         # Requests of killed processes never return: each invocation gets its own thread.
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=64)
-
-    def _listening(self):
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", self.port)) == 0
 
     def start_function(self):
         self.function = subprocess.Popen([LAMBDA], env=self.env, stdout=self.log,
