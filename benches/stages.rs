@@ -14,8 +14,8 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use cloudtrail_delta::decode::{Limits, decompressed};
+use cloudtrail_delta::encoding::writer_properties;
 use cloudtrail_delta::ingest::{TableUris, parse_log};
-use cloudtrail_delta::table::writer_properties;
 use cloudtrail_delta::{Ingester, LogKind, Outcome, SourceObject};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use deltalake::parquet::arrow::ArrowWriter;
@@ -101,14 +101,11 @@ fn stages(c: &mut Criterion) {
     group.bench_function("parse", |b| b.iter(|| parse(&json)));
     let batches = parse(&json);
     let schema = LogKind::CloudTrail.arrow_schema();
+    let properties = writer_properties(LogKind::CloudTrail, batches.first()).unwrap();
     group.bench_function("encode", |b| {
         b.iter(|| {
-            let mut writer = ArrowWriter::try_new(
-                Vec::new(),
-                schema.clone(),
-                Some(writer_properties().unwrap()),
-            )
-            .unwrap();
+            let mut writer =
+                ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties.clone())).unwrap();
             for batch in &batches {
                 writer.write(batch).unwrap();
             }

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use deltalake::errors::DeltaTableError;
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use tokio::sync::mpsc;
 
 use crate::budget::{Budget, OverBudget};
@@ -23,6 +22,7 @@ use crate::route::{Route, SkipReason, route};
 use crate::schema::{LogKind, RecordError};
 use crate::source::SourceObject;
 use crate::table::{CommitOutcome, LogTable};
+use crate::writer::LogWriter;
 
 /// Rows per Arrow batch handed from the parser to the writer. Up to four batches are alive at
 /// once (being built, two queued, being encoded), about 3 MB each for CloudTrail records;
@@ -496,7 +496,7 @@ impl Reading {
     /// its parser at its next batch.
     async fn write_into(
         mut self,
-        writer: &mut RecordBatchWriter,
+        writer: &mut LogWriter,
         table_uri: &str,
         budget: Budget,
     ) -> Result<(Parsed, Duration), Cause> {

@@ -12,7 +12,8 @@
 //! - [`columns`] and [`schema`]: parsing records straight into Arrow builders;
 //!   [`rescue`] keeps whatever the schema cannot type;
 //! - [`table`]: the Delta table (creation, idempotent commits); [`ingested`] indexes the
-//!   ingest ids it holds;
+//!   ingest ids it holds; [`writer`] streams batches into its Parquet files, encoded as
+//!   [`encoding`] chooses;
 //! - [`ingest`]: the stages wired together for one object;
 //! - [`source`]: identities of log objects and local listing;
 //! - [`maintenance`]: compaction, VACUUM and log cleanup, on a schedule;
@@ -25,6 +26,7 @@ pub mod budget;
 pub mod columns;
 pub mod crash;
 pub mod decode;
+pub mod encoding;
 pub mod event;
 pub mod fuzz;
 pub mod ingest;
@@ -39,6 +41,7 @@ pub mod route;
 pub mod schema;
 pub mod source;
 pub mod table;
+pub mod writer;
 
 pub use ingest::{IngestError, Ingester, Outcome, Report, TableUris};
 pub use schema::LogKind;

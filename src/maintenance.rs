@@ -23,14 +23,14 @@ use deltalake::kernel::{Action, LogicalFileView};
 use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt};
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::DeltaOperation;
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::writer::RecordBatchWriter;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::ingest::TableUris;
 use crate::logstore::{self, CommitMode};
 use crate::schema::{EVENT_DATE, LogKind};
-use crate::table;
+use crate::writer::LogWriter;
 
 /// What maintenance does and keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,9 +305,10 @@ async fn rewrite(
     let schema = kind.arrow_schema();
     let days = event_date_days(date)?;
     let store: Arc<dyn ObjectStore> = table.log_store().object_store(None);
-    let mut writer = RecordBatchWriter::for_table(table)?
-        .with_writer_properties(table::writer_properties()?)
-        .with_target_file_size(target);
+    let mut writer = LogWriter::new(
+        RecordBatchWriter::for_table(table)?.with_target_file_size(target),
+        kind,
+    );
     for file in bin {
         // A small file (under three quarters of the target) is read whole, then decoded.
         let bytes = store

@@ -20,8 +20,6 @@ use deltalake::kernel::transaction::{
 };
 use deltalake::kernel::{Action, Add, StructType, Transaction};
 use deltalake::operations::create::CreateBuilder;
-use deltalake::parquet::basic::{Compression, ZstdLevel};
-use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::RecordBatchWriter;
 use deltalake::{DeltaTable, DeltaTableBuilder};
@@ -29,32 +27,61 @@ use deltalake::{DeltaTable, DeltaTableBuilder};
 use crate::ingested::IngestedIds;
 use crate::logstore::{self, CommitMode};
 use crate::schema::{EVENT_DATE, LogKind};
+use crate::writer::LogWriter;
 
 /// Properties every table is created with.
 ///
 /// - `delta.appendOnly`: audit logs are evidence; rows are never updated or deleted
 ///   (OPTIMIZE and VACUUM still work: they do not change data).
 /// - `delta.checkpointInterval`: a checkpoint every 100 commits keeps table loads fast.
-/// - `delta.dataSkippingStatsColumns`: file statistics on the columns people filter on,
-///   instead of the first 32 leaf columns (mostly `userIdentity` internals).
-pub fn table_properties(kind: LogKind) -> Vec<(&'static str, &'static str)> {
-    let stats_columns = match kind {
-        LogKind::CloudTrail => {
-            "eventTime,eventSource,eventName,awsRegion,recipientAccountId,eventID,errorCode,\
-             sourceIPAddress,readOnly,eventType,eventCategory,userIdentity.arn,\
-             userIdentity.accountId,userIdentity.type,userIdentity.principalId"
-        }
-        LogKind::Insights => {
-            "eventTime,awsRegion,recipientAccountId,eventID,eventType,sharedEventID,\
-             insightDetails.state,insightDetails.eventSource,insightDetails.eventName,\
-             insightDetails.insightType"
-        }
-    };
+/// - `delta.dataSkippingStatsColumns`: file statistics on the columns people filter on
+///   ([`stats_columns`]), instead of the first 32 leaf columns (mostly `userIdentity`
+///   internals).
+pub fn table_properties(kind: LogKind) -> Vec<(&'static str, String)> {
     vec![
-        ("delta.appendOnly", "true"),
-        ("delta.checkpointInterval", "100"),
-        ("delta.dataSkippingStatsColumns", stats_columns),
+        ("delta.appendOnly", "true".to_owned()),
+        ("delta.checkpointInterval", "100".to_owned()),
+        (
+            "delta.dataSkippingStatsColumns",
+            stats_columns(kind).join(","),
+        ),
     ]
+}
+
+/// The columns people filter on, of which the Delta log and the Parquet footers keep
+/// statistics (min, max, null count).
+pub fn stats_columns(kind: LogKind) -> &'static [&'static str] {
+    match kind {
+        LogKind::CloudTrail => &[
+            "eventTime",
+            "eventSource",
+            "eventName",
+            "awsRegion",
+            "recipientAccountId",
+            "eventID",
+            "errorCode",
+            "sourceIPAddress",
+            "readOnly",
+            "eventType",
+            "eventCategory",
+            "userIdentity.arn",
+            "userIdentity.accountId",
+            "userIdentity.type",
+            "userIdentity.principalId",
+        ],
+        LogKind::Insights => &[
+            "eventTime",
+            "awsRegion",
+            "recipientAccountId",
+            "eventID",
+            "eventType",
+            "sharedEventID",
+            "insightDetails.state",
+            "insightDetails.eventSource",
+            "insightDetails.eventName",
+            "insightDetails.insightType",
+        ],
+    }
 }
 
 /// A table handle that has been brought forward this many versions is loaded afresh.
@@ -70,28 +97,6 @@ pub const RELOAD_AFTER_VERSIONS: u64 = 100;
 /// Parquet files of at most this size are rolled (before compression estimates settle, the
 /// actual size lands close to it).
 const TARGET_FILE_SIZE: u64 = 128 << 20;
-/// Rows per Parquet row group, at most.
-const ROW_GROUP_ROWS: usize = 64 * 1024;
-/// Encoded bytes per Parquet row group, at most (about 10 000 CloudTrail records, 1.4 MB once
-/// compressed). The writer holds one row group's pages in memory, so this bounds the writer's
-/// memory whatever the record size; measured: 4 MiB instead of 64k-row groups takes the peak
-/// RSS of a 1 GB log from 165 MB to 69 MB, for 1.6 % more Parquet bytes.
-/// OPTIMIZE rewrites files with larger groups when scans need them.
-const ROW_GROUP_BYTES: usize = 4 << 20;
-
-/// How the tables' Parquet files are written: zstd level 3, bounded row groups, chunk-level
-/// statistics.
-pub fn writer_properties() -> Result<WriterProperties, DeltaTableError> {
-    Ok(WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).map_err(DeltaTableError::from)?,
-        ))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
-        .set_statistics_enabled(EnabledStatistics::Chunk)
-        .set_created_by(format!("cloudtrail-delta {}", env!("CARGO_PKG_VERSION")))
-        .build())
-}
 
 /// What a commit attempt came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,10 +251,11 @@ impl LogTable {
     }
 
     /// A writer that streams zstd Parquet files into this table's partitions.
-    pub fn writer(&self) -> Result<RecordBatchWriter, DeltaTableError> {
-        Ok(RecordBatchWriter::for_table(&self.table)?
-            .with_writer_properties(writer_properties()?)
-            .with_target_file_size(TARGET_FILE_SIZE))
+    pub fn writer(&self) -> Result<LogWriter, DeltaTableError> {
+        Ok(LogWriter::new(
+            RecordBatchWriter::for_table(&self.table)?.with_target_file_size(TARGET_FILE_SIZE),
+            self.kind,
+        ))
     }
 
     /// Commits `adds` as one append carrying the ingest id of every object they hold

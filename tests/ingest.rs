@@ -227,7 +227,6 @@ async fn writes_a_checkpoint_every_hundred_commits() {
 async fn a_commit_with_a_stale_snapshot_of_the_same_object_is_rejected() {
     use cloudtrail_delta::logstore::CommitMode;
     use cloudtrail_delta::table::{CommitOutcome, LogTable};
-    use deltalake::writer::DeltaWriter;
 
     let dir = tempfile::tempdir().unwrap();
     let uri = dir.path().join("ct").to_str().unwrap().to_owned();
