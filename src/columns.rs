@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::NullBufferBuilder;
+use arrow::array::{ArrayBuilder, NullBufferBuilder};
 use arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListArray, StringBuilder,
     TimestampMicrosecondBuilder,
@@ -152,8 +152,20 @@ impl<'de, C: Column> DeserializeSeed<'de> for AppendTo<'_, C> {
     }
 }
 
-/// `data_type`, `append_null` and `finish` of a column that wraps one Arrow builder (`self.0`).
+/// `data_type`, `append_null` and `finish` of a column that wraps one Arrow builder (`self.0`);
+/// `strings` for a `StringBuilder`, which [`finish_strings`] starts anew with room reserved.
 macro_rules! builder_column {
+    (strings) => {
+        fn data_type() -> DataType {
+            DataType::Utf8
+        }
+        fn append_null(&mut self) {
+            self.0.append_null();
+        }
+        fn finish(&mut self) -> ArrayRef {
+            finish_strings(&mut self.0)
+        }
+    };
     ($data_type:expr) => {
         fn data_type() -> DataType {
             $data_type
@@ -167,12 +179,22 @@ macro_rules! builder_column {
     };
 }
 
+/// Finishes `builder` into an array and starts it anew with as much room as the finished one
+/// took: batches are alike in size, so the next one fills it without growing it again and
+/// again (growth was 1.6 % of an ingest's instructions, most of them copies).
+fn finish_strings(builder: &mut StringBuilder) -> ArrayRef {
+    let (items, bytes) = (builder.len(), builder.values_slice().len());
+    let array = builder.finish();
+    *builder = StringBuilder::with_capacity(items, bytes);
+    Arc::new(array)
+}
+
 /// A JSON string, kept as UTF-8.
 #[derive(Default)]
 pub struct Str(StringBuilder);
 
 impl Column for Str {
-    builder_column!(DataType::Utf8);
+    builder_column!(strings);
     fn visit_str<E: de::Error>(&mut self, v: &str, _: &mut Rescue) -> Result<(), E> {
         self.0.append_value(v);
         Ok(())
@@ -239,7 +261,7 @@ impl Column for F64 {
 pub struct Json(StringBuilder);
 
 impl Column for Json {
-    builder_column!(DataType::Utf8);
+    builder_column!(strings);
     fn append_json<'de, D: Deserializer<'de>>(
         &mut self,
         de: D,
