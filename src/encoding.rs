@@ -55,8 +55,12 @@ pub fn writer_properties(
         .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
         // Statistics cost time on every value and footer bytes (and memory, until the file
         // is closed) on every row group. Readers prune on the columns people filter on, the
-        // same ones the Delta log keeps statistics of (delta-rs reads them from here).
+        // same ones the Delta log keeps statistics of (`file_stats` reads them from here).
         .set_statistics_enabled(EnabledStatistics::None)
+        // The offset index serves page skipping with a column index, and there is none (no
+        // page statistics); the writer would hold it for every row group until the file
+        // closes.
+        .set_offset_index_disabled(true)
         .set_created_by(format!("cloudtrail-delta {}", env!("CARGO_PKG_VERSION")));
     for column in stats_columns(kind) {
         builder = builder.set_column_statistics_enabled(

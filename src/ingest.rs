@@ -324,7 +324,7 @@ impl Ingester {
         }
 
         let table_uri = table.uri();
-        let mut writer = table.writer().map_err(|_| None)?;
+        let mut writer = table.writer();
         let mut written = Vec::with_capacity(todo.len());
         // Objects are written one after another, in order; the next `read_ahead - 1` are
         // already being fetched and parsed, each on its own thread, so small objects on S3
@@ -423,7 +423,7 @@ impl Ingester {
             return Ok(Outcome::AlreadyIngested { kind });
         }
 
-        let mut writer = table.writer().map_err(table_error(table))?;
+        let mut writer = table.writer();
         let table_uri = table.uri();
         let (parsed, mut write_time) = match Reading::start(kind, &object.uri, open, limits)
             .write_into(&mut writer, &table_uri, budget)

@@ -13,7 +13,7 @@
 //!   [`rescue`] keeps whatever the schema cannot type;
 //! - [`table`]: the Delta table (creation, idempotent commits); [`ingested`] indexes the
 //!   ingest ids it holds; [`writer`] streams batches into its Parquet files, encoded as
-//!   [`encoding`] chooses;
+//!   [`encoding`] chooses, sent in parts by [`upload`], described by [`file_stats`];
 //! - [`ingest`]: the stages wired together for one object;
 //! - [`source`]: identities of log objects and local listing;
 //! - [`maintenance`]: compaction, VACUUM and log cleanup, on a schedule;
@@ -28,6 +28,7 @@ pub mod crash;
 pub mod decode;
 pub mod encoding;
 pub mod event;
+pub mod file_stats;
 pub mod fuzz;
 pub mod ingest;
 pub mod ingested;
@@ -41,6 +42,7 @@ pub mod route;
 pub mod schema;
 pub mod source;
 pub mod table;
+pub mod upload;
 pub mod writer;
 
 pub use ingest::{IngestError, Ingester, Outcome, Report, TableUris};

@@ -23,7 +23,6 @@ use deltalake::kernel::{Action, LogicalFileView};
 use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt};
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::DeltaOperation;
-use deltalake::writer::RecordBatchWriter;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -305,10 +304,7 @@ async fn rewrite(
     let schema = kind.arrow_schema();
     let days = event_date_days(date)?;
     let store: Arc<dyn ObjectStore> = table.log_store().object_store(None);
-    let mut writer = LogWriter::new(
-        RecordBatchWriter::for_table(table)?.with_target_file_size(target),
-        kind,
-    );
+    let mut writer = LogWriter::new(store.clone(), kind, target);
     for file in bin {
         // A small file (under three quarters of the target) is read whole, then decoded.
         let bytes = store

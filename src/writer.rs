@@ -1,119 +1,275 @@
-//! Streaming record batches into a table's partitions as Parquet files, encoded as the first
-//! batch of each write calls for (see [`crate::encoding`]).
+//! Streaming record batches into a table's partitions as Parquet files: one open file per
+//! `event_date`, encoded as the first batch of each write calls for (see [`crate::encoding`]),
+//! sent to the table's store in parts as it grows (see [`crate::upload`]), and given back as
+//! `add` actions with their statistics (see [`crate::file_stats`]) for the commit.
+//!
+//! The memory a file takes is the same whatever its length: the row group being encoded, the
+//! part being filled and the part being sent. Files roll at a target size.
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::Date32Type;
-use delta_kernel::expressions::Scalar;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::{Date32Type, SchemaRef};
 use deltalake::errors::DeltaTableError;
 use deltalake::kernel::Add;
-use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
-use indexmap::IndexMap;
+use deltalake::logstore::object_store::{ObjectStore, path::Path};
+use deltalake::parquet::arrow::ArrowWriter;
+use deltalake::parquet::file::properties::WriterProperties;
 
 use crate::encoding::writer_properties;
+use crate::file_stats::delta_stats;
 use crate::schema::{EVENT_DATE, LogKind};
+use crate::table::stats_columns;
+use crate::upload::{FileUpload, part_buffer};
 
-/// A delta-rs [`RecordBatchWriter`] whose Parquet writer properties are chosen from the first
-/// batch written after it is made or flushed.
+/// Writes batches of a table's schema (partition column included) into Parquet files under
+/// the table's root, one partition folder per `event_date`.
 pub struct LogWriter {
-    /// Always `Some` between calls: taken only to set the properties.
-    inner: Option<RecordBatchWriter>,
+    store: Arc<dyn ObjectStore>,
     kind: LogKind,
-    /// Whether the properties of the current write were chosen.
-    chosen: bool,
+    /// The table's columns less the partition column: what the files hold.
+    file_schema: SchemaRef,
+    /// Where the partition column is in the batches written.
+    date_column: usize,
+    target_file_size: u64,
+    /// Chosen from the first batch written after the writer is made or flushed.
+    properties: Option<WriterProperties>,
+    /// The file being written of each partition (days since the epoch).
+    open: BTreeMap<i32, PartitionFile>,
+    /// Files finished since the last flush.
+    finished: Vec<Add>,
+    /// Names this writer's files: `part-<n>-<writer id>-c000.zstd.parquet`.
+    writer_id: uuid::Uuid,
+    files_started: usize,
 }
 
 impl LogWriter {
-    /// Wraps `inner`, a writer into a table of `kind`.
-    pub fn new(inner: RecordBatchWriter, kind: LogKind) -> Self {
+    /// A writer into the table of `kind` whose root is `store`, rolling files once they reach
+    /// `target_file_size` bytes.
+    pub fn new(store: Arc<dyn ObjectStore>, kind: LogKind, target_file_size: u64) -> Self {
+        let schema = kind.arrow_schema();
+        let date_column = schema
+            .index_of(EVENT_DATE)
+            .expect("every table schema has the partition column");
+        let file_columns: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| i != date_column)
+            .collect();
+        let file_schema = schema
+            .project(&file_columns)
+            .expect("the indices are the schema's own");
         Self {
-            inner: Some(inner),
+            store,
             kind,
-            chosen: false,
+            file_schema: Arc::new(file_schema),
+            date_column,
+            target_file_size,
+            properties: None,
+            open: BTreeMap::new(),
+            finished: Vec::new(),
+            writer_id: uuid::Uuid::new_v4(),
+            files_started: 0,
         }
-    }
-
-    fn inner(&mut self) -> &mut RecordBatchWriter {
-        self.inner
-            .as_mut()
-            .expect("the writer is put back after each call")
     }
 
     /// Streams `batch` (of the table's schema, partition column included) into the files of
-    /// its partitions.
-    ///
-    /// A batch of one `event_date` (nearly all are: a log file spans five minutes) goes
-    /// straight to that partition's file; delta-rs' own split would copy every column of it
-    /// first.
+    /// its partitions. A batch of one `event_date` (nearly all are: a log file spans five
+    /// minutes) goes to its partition's file without a copy.
     pub async fn write(&mut self, batch: RecordBatch) -> Result<(), DeltaTableError> {
-        if !self.chosen {
-            let properties = writer_properties(self.kind, Some(&batch))?;
-            let inner = self
-                .inner
-                .take()
-                .expect("the writer is put back after each call");
-            self.inner = Some(inner.with_writer_properties(properties));
-            self.chosen = true;
+        if self.properties.is_none() {
+            self.properties = Some(writer_properties(self.kind, Some(&batch))?);
         }
-        match single_event_date(&batch) {
+        let dates = batch
+            .column(self.date_column)
+            .as_primitive_opt::<Date32Type>()
+            .filter(|dates| dates.null_count() == 0)
+            .ok_or_else(|| {
+                DeltaTableError::Generic(format!("a batch without an {EVENT_DATE} on every row"))
+            })?;
+        match single_value(dates.values()) {
             Some(days) => {
-                let partition = IndexMap::from([(EVENT_DATE.to_owned(), Scalar::Date(days))]);
-                self.inner()
-                    .write_partition(batch, &partition, WriteMode::Default)
-                    .await
-                    .map(drop)
+                let columns = self.file_columns(&batch);
+                self.write_day(days, columns).await
             }
-            None => self.inner().write(batch).await,
+            None => {
+                let mut rows: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+                for (row, days) in (0u32..).zip(dates.values()) {
+                    rows.entry(*days).or_default().push(row);
+                }
+                for (days, rows) in rows {
+                    let rows = UInt32Array::from(rows);
+                    let columns = self
+                        .file_columns(&batch)
+                        .iter()
+                        .map(|column| take(column, &rows, None))
+                        .collect::<Result<_, _>>()?;
+                    self.write_day(days, columns).await?;
+                }
+                Ok(())
+            }
         }
     }
 
-    /// Finishes every file written since the last flush and gives their adds.
-    pub async fn flush(&mut self) -> Result<Vec<Add>, DeltaTableError> {
-        self.chosen = false;
-        self.inner().flush().await
+    /// The columns of `batch` that the files hold.
+    fn file_columns(&self, batch: &RecordBatch) -> Vec<ArrayRef> {
+        let mut columns = batch.columns().to_vec();
+        columns.remove(self.date_column);
+        columns
     }
 
-    /// Drops everything written since the last flush (uploads in progress are aborted;
-    /// finished files stay unreferenced, for VACUUM).
+    /// Writes rows of the partition `days` into its file, sending the file's full parts and
+    /// finishing the file once it reaches the target size.
+    async fn write_day(
+        &mut self,
+        days: i32,
+        columns: Vec<ArrayRef>,
+    ) -> Result<(), DeltaTableError> {
+        let rows = RecordBatch::try_new(self.file_schema.clone(), columns)?;
+        if !self.open.contains_key(&days) {
+            let file = self.start_file(days)?;
+            self.open.insert(days, file);
+        }
+        let file = self.open.get_mut(&days).expect("inserted above");
+        file.encoder.write(&rows)?;
+        file.encoder.sync()?;
+        file.upload
+            .send_full_parts(file.encoder.inner_mut())
+            .await?;
+        let size = file.encoder.bytes_written() + file.encoder.in_progress_size();
+        if size as u64 >= self.target_file_size {
+            let file = self.open.remove(&days).expect("open above");
+            self.finished.push(file.finish(self.kind).await?);
+        }
+        Ok(())
+    }
+
+    fn start_file(&mut self, days: i32) -> Result<PartitionFile, DeltaTableError> {
+        let date = partition_value(days)?;
+        self.files_started += 1;
+        let name = format!(
+            "part-{:05}-{}-c000.zstd.parquet",
+            self.files_started, self.writer_id
+        );
+        let path = Path::from(format!("{EVENT_DATE}={date}/{name}"));
+        let encoder = ArrowWriter::try_new(
+            part_buffer(),
+            self.file_schema.clone(),
+            self.properties.clone(),
+        )?;
+        Ok(PartitionFile {
+            date,
+            encoder,
+            upload: FileUpload::new(self.store.clone(), path),
+        })
+    }
+
+    /// Finishes every file written since the last flush and gives their adds. On failure
+    /// nothing written since the last flush is kept.
+    pub async fn flush(&mut self) -> Result<Vec<Add>, DeltaTableError> {
+        self.properties = None;
+        let mut open = std::mem::take(&mut self.open).into_values();
+        while let Some(file) = open.next() {
+            match file.finish(self.kind).await {
+                Ok(add) => self.finished.push(add),
+                Err(e) => {
+                    abort_in_background(open);
+                    self.reset();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(std::mem::take(&mut self.finished))
+    }
+
+    /// Drops everything written since the last flush: the open files' uploads are aborted in
+    /// the background; finished files stay unreferenced, for VACUUM.
     pub fn reset(&mut self) {
-        self.chosen = false;
-        self.inner().reset();
+        self.properties = None;
+        self.finished.clear();
+        abort_in_background(std::mem::take(&mut self.open).into_values());
     }
 }
 
-/// The `event_date` of every row of `batch`, if they all have the same one.
-fn single_event_date(batch: &RecordBatch) -> Option<i32> {
-    let dates = batch
-        .column_by_name(EVENT_DATE)?
-        .as_primitive_opt::<Date32Type>()?;
-    if dates.null_count() > 0 {
-        return None;
+/// Aborts the uploads of `files` on the runtime, without waiting for them.
+fn abort_in_background(files: impl Iterator<Item = PartitionFile>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        for file in files {
+            runtime.spawn(file.upload.abort());
+        }
     }
-    let first = *dates.values().first()?;
-    dates
-        .values()
-        .iter()
-        .all(|&days| days == first)
-        .then_some(first)
+}
+
+/// One partition's file being written.
+struct PartitionFile {
+    /// The partition value, `YYYY-MM-DD`.
+    date: String,
+    /// Encodes into the bytes not yet sent.
+    encoder: ArrowWriter<Vec<u8>>,
+    upload: FileUpload,
+}
+
+impl PartitionFile {
+    /// Writes the footer, sends the rest and gives the file's add.
+    async fn finish(mut self, kind: LogKind) -> Result<Add, DeltaTableError> {
+        let metadata = match self.encoder.finish() {
+            Ok(metadata) => metadata,
+            Err(e) => {
+                self.upload.abort().await;
+                return Err(e.into());
+            }
+        };
+        let size = self.encoder.bytes_written();
+        let path = self.upload.path().to_string();
+        self.upload
+            .finish(std::mem::take(self.encoder.inner_mut()))
+            .await?;
+        Ok(Add {
+            path,
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            partition_values: HashMap::from([(EVENT_DATE.to_owned(), Some(self.date))]),
+            modification_time: chrono::Utc::now().timestamp_millis(),
+            data_change: true,
+            stats: Some(delta_stats(&metadata, stats_columns(kind))),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+            clustering_provider: None,
+        })
+    }
+}
+
+/// The `event_date` partition value of a day (days since the epoch): `YYYY-MM-DD`.
+fn partition_value(days: i32) -> Result<String, DeltaTableError> {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+    epoch
+        .checked_add_signed(chrono::TimeDelta::days(i64::from(days)))
+        .map(|date| date.format("%Y-%m-%d").to_string())
+        .ok_or_else(|| DeltaTableError::Generic(format!("{EVENT_DATE} {days} is out of range")))
+}
+
+/// The value of every element of `values`, if they are all the same.
+fn single_value(values: &[i32]) -> Option<i32> {
+    let first = *values.first()?;
+    values.iter().all(|&days| days == first).then_some(first)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn batch(times: &[&str]) -> RecordBatch {
-        let mut builder = LogKind::CloudTrail.batch_builder();
-        for time in times {
-            let record = format!(r#"{{"eventTime":"{time}"}}"#);
-            builder.append(record.as_bytes()).unwrap();
-        }
-        builder.finish("s3://bucket/object.json.gz")
+    #[test]
+    fn a_batch_of_one_day_has_its_date() {
+        assert_eq!(single_value(&[19_843, 19_843]), Some(19_843));
+        assert_eq!(single_value(&[19_843, 19_844]), None);
+        assert_eq!(single_value(&[]), None);
     }
 
     #[test]
-    fn a_batch_of_one_day_has_its_date() {
-        let one_day = batch(&["2024-04-30T00:00:00Z", "2024-04-30T23:59:59Z"]);
-        assert_eq!(single_event_date(&one_day), Some(19_843));
-        let two_days = batch(&["2024-04-30T23:59:59Z", "2024-05-01T00:00:00Z"]);
-        assert_eq!(single_event_date(&two_days), None);
+    fn partition_values_are_iso_dates() {
+        assert_eq!(partition_value(0).unwrap(), "1970-01-01");
+        assert_eq!(partition_value(19_843).unwrap(), "2024-04-30");
+        assert!(partition_value(i32::MAX).is_err());
     }
 }

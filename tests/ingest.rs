@@ -246,7 +246,7 @@ async fn a_commit_with_a_stale_snapshot_of_the_same_object_is_rejected() {
         builder
             .append(br#"{"eventTime":"2024-04-30T22:00:00Z","eventID":"stale-1"}"#)
             .unwrap();
-        let mut writer = table.writer().unwrap();
+        let mut writer = table.writer();
         writer.write(builder.finish(&source.uri)).await.unwrap();
         writer.flush().await.unwrap()
     };

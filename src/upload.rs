@@ -1,0 +1,124 @@
+//! Streaming one file to an object store in fixed-size parts, at most one part in flight.
+//!
+//! The memory an upload holds is therefore the same whatever the file's length: the part
+//! being filled and the part being sent. (object_store's `BufWriter`, which delta-rs uses,
+//! takes each Parquet row group as a buffer of its own, grown by doubling, and keeps up to
+//! ten parts in flight: its share of the peak grew with the file, see the README's "Known
+//! limits".) A file that ends within its first part is sent with one `PUT`, as most log
+//! objects' files do.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use deltalake::logstore::object_store::{
+    self, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload, path::Path,
+};
+use tokio::task::JoinHandle;
+
+/// Bytes per part: S3's smallest part, so a part is sent as soon as one may be.
+pub const PART_BYTES: usize = 5 << 20;
+
+/// Room reserved for the bytes waiting to be sent: a part, plus what one write may add past it
+/// (a row group). Reserved, not touched: pages count only once written.
+pub const BUFFER_CAPACITY: usize = 2 * PART_BYTES;
+
+/// A new, empty buffer for a file's bytes.
+pub fn part_buffer() -> Vec<u8> {
+    Vec::with_capacity(BUFFER_CAPACITY)
+}
+
+/// A file on its way to `path`: parts sent as they fill, the file made whole by
+/// [`finish`](Self::finish).
+pub struct FileUpload {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    /// Started with the first full part.
+    multipart: Option<Box<dyn MultipartUpload>>,
+    /// The part being sent.
+    in_flight: Option<JoinHandle<object_store::Result<()>>>,
+}
+
+impl FileUpload {
+    pub fn new(store: Arc<dyn ObjectStore>, path: Path) -> Self {
+        Self {
+            store,
+            path,
+            multipart: None,
+            in_flight: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sends the full parts at the front of `buffer`, leaving the rest (less than a part) in
+    /// it. Waits for the part before each one to be sent.
+    pub async fn send_full_parts(&mut self, buffer: &mut Vec<u8>) -> object_store::Result<()> {
+        while buffer.len() >= PART_BYTES {
+            let mut rest = part_buffer();
+            rest.extend_from_slice(&buffer[PART_BYTES..]);
+            let mut part = std::mem::replace(buffer, rest);
+            part.truncate(PART_BYTES);
+            self.send(part).await?;
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, part: Vec<u8>) -> object_store::Result<()> {
+        self.wait().await?;
+        let multipart = match &mut self.multipart {
+            Some(multipart) => multipart,
+            None => self
+                .multipart
+                .insert(self.store.put_multipart(&self.path).await?),
+        };
+        let sending = multipart.put_part(PutPayload::from(Bytes::from(part)));
+        self.in_flight = Some(tokio::spawn(sending));
+        Ok(())
+    }
+
+    /// Waits for the part in flight, if any.
+    async fn wait(&mut self) -> object_store::Result<()> {
+        match self.in_flight.take() {
+            Some(sending) => sending.await.map_err(|e| object_store::Error::Generic {
+                store: "upload",
+                source: Box::new(e),
+            })?,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends `rest`, the file's last bytes, and makes the file whole at its path. On failure
+    /// the parts sent are discarded.
+    pub async fn finish(mut self, rest: Vec<u8>) -> object_store::Result<()> {
+        if self.multipart.is_none() {
+            self.store.put(&self.path, Bytes::from(rest).into()).await?;
+            return Ok(());
+        }
+        let finished = async {
+            if !rest.is_empty() {
+                self.send(rest).await?;
+            }
+            self.wait().await?;
+            let multipart = self.multipart.as_mut().expect("started: checked above");
+            multipart.complete().await.map(drop)
+        }
+        .await;
+        if finished.is_err() {
+            self.abort().await;
+        }
+        finished
+    }
+
+    /// Discards the parts sent (best effort: parts left behind expire with the bucket's
+    /// lifecycle rule for incomplete multipart uploads).
+    pub async fn abort(mut self) {
+        let _ = self.wait().await;
+        if let Some(mut multipart) = self.multipart.take()
+            && let Err(e) = multipart.abort().await
+        {
+            tracing::warn!(path = %self.path, error = %e, "could not abort a multipart upload");
+        }
+    }
+}
