@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use deltalake::errors::DeltaTableError;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::budget::{Budget, OverBudget};
 use crate::decode::{DecodeError, Limits, RecordFramer, decompressed};
@@ -24,10 +24,19 @@ use crate::source::SourceObject;
 use crate::table::{CommitOutcome, LogTable};
 use crate::writer::LogWriter;
 
-/// Rows per Arrow batch handed from the parser to the writer. Up to four batches are alive at
-/// once (being built, two queued, being encoded), about 3 MB each for CloudTrail records;
-/// 8192-row batches cost 36 MB more peak RSS and were no faster.
-pub const BATCH_ROWS: usize = 2 * 1024;
+/// Rows per Arrow batch handed from the parser to the writer, about 2 MB of Arrow memory for
+/// CloudTrail records. Measured on a 1 GB log, one core: 2048-row batches peaked 4 MB higher
+/// and were no faster; 8192-row ones, 36 MB higher.
+pub const BATCH_ROWS: usize = 1024;
+
+/// Batches of one object alive at once: the one the writer encodes and the one the parser
+/// builds. The parser starts a batch only once a slot is free, so this is a bound, not a
+/// tendency: with a queue alone, a parser that got ahead (the scheduler's doing, more often
+/// the longer the log) held two more batches, and a 1 GB log peaked 8 MB above a 100 MB one.
+pub const BATCHES_ALIVE: usize = 2;
+
+/// A parsed batch, with the slot it holds until the writer has encoded it.
+type Slotted = (arrow::array::RecordBatch, OwnedSemaphorePermit);
 
 /// Why an object could not be ingested. Displays as `<uri>: <cause>`.
 #[derive(Debug, thiserror::Error)]
@@ -164,7 +173,7 @@ impl Ingester {
     }
 
     /// How many objects of a batch ([`ingest_batch`](Self::ingest_batch)) are read and parsed
-    /// at once (at least 1). Each holds at most three batches of [`BATCH_ROWS`] rows.
+    /// at once (at least 1). Each holds at most [`BATCHES_ALIVE`] batches of [`BATCH_ROWS`] rows.
     pub fn with_read_ahead(mut self, objects: usize) -> Self {
         self.read_ahead = objects.max(1);
         self
@@ -470,21 +479,21 @@ impl Ingester {
     }
 }
 
-/// One object being read and parsed on its own blocking thread; its batches wait in a
-/// two-slot channel until [`Reading::write_into`] takes them.
+/// One object being read and parsed on its own blocking thread; its batches wait until
+/// [`Reading::write_into`] takes them, [`BATCHES_ALIVE`] at most.
 struct Reading {
-    batches: mpsc::Receiver<arrow::array::RecordBatch>,
+    batches: mpsc::Receiver<Slotted>,
     parser: tokio::task::JoinHandle<Result<Parsed, Cause>>,
 }
 
 impl Reading {
-    /// Starts reading the object `open` gives. The parser runs ahead by at most two batches.
+    /// Starts reading the object `open` gives. The parser runs ahead by at most one batch.
     fn start<R, F>(kind: LogKind, uri: &str, open: F, limits: Limits) -> Self
     where
         R: Read + Send + 'static,
         F: FnOnce() -> std::io::Result<R> + Send + 'static,
     {
-        let (sender, batches) = mpsc::channel(2);
+        let (sender, batches) = mpsc::channel(BATCHES_ALIVE);
         let uri = uri.to_owned();
         let parser =
             tokio::task::spawn_blocking(move || parse_object(kind, &uri, open, limits, sender));
@@ -516,10 +525,12 @@ impl Reading {
                 // stops at its next batch; its thread is not the invocation's to wait for.
                 return Err(Cause::OverBudget(over));
             }
-            let Some(batch) = next else { break };
+            let Some((batch, slot)) = next else { break };
             newest = newest.max(newest_event_time(&batch));
             let started = Instant::now();
-            if let Err(source) = writer.write(batch).await {
+            let written = writer.write(batch).await;
+            drop(slot); // the batch is encoded and dropped: the parser may start another
+            if let Err(source) = written {
                 failure = Some(Cause::Table {
                     table: table_uri.to_owned(),
                     source: Box::new(source),
@@ -634,7 +645,7 @@ fn parse_object<R: Read + Send + 'static>(
     uri: &str,
     open: impl FnOnce() -> std::io::Result<R>,
     limits: Limits,
-    batches: mpsc::Sender<arrow::array::RecordBatch>,
+    batches: mpsc::Sender<Slotted>,
 ) -> Result<Parsed, Cause> {
     let started = Instant::now();
     let meter = Arc::new(Meter::default());
@@ -643,8 +654,18 @@ fn parse_object<R: Read + Send + 'static>(
         meter: meter.clone(),
         limit: limits.max_object_bytes,
     };
+    // Never closed, so acquiring only waits; the writer frees a slot as it drops a batch,
+    // and all of them if it stops.
+    let slots = Arc::new(Semaphore::new(BATCHES_ALIVE));
+    let next_slot = || futures::executor::block_on(slots.clone().acquire_owned()).ok();
+    let mut slot = next_slot();
     let (records, json_bytes) = parse_log(kind, uri, input, limits, |batch| {
-        batches.blocking_send(batch).is_ok()
+        let sent = match slot.take() {
+            Some(held) => batches.blocking_send((batch, held)).is_ok(),
+            None => false,
+        };
+        slot = next_slot();
+        sent
     })?;
     Ok(Parsed {
         records,
