@@ -13,7 +13,7 @@ from deltalake import DeltaTable
 import events
 from aws_local import CLI, MAINTENANCE, ROOT, ExecutionEnvironment, LambdaRuntime, Moto, finish
 from faults import FaultProxy
-from logs import generate
+from logs import GENERATOR, generate
 from readback import check_rows, load, table_rows
 
 SAMPLES = ROOT / "samples"
@@ -292,6 +292,24 @@ def test_conditional_put_mode_from_the_cli(aws, tmp_path):
 
     again = run_cli(aws, {}, "--table", table, "--insights-table", insights, f"s3://{BUCKET}/cp/")
     assert again.returncode == 0 and "already ingested: 8" in again.stdout, again.stdout
+
+
+def test_a_log_whose_parquet_outgrows_an_upload_part_lands_whole(aws, tmp_path):
+    """A log whose Parquet file is larger than an upload part (5 MiB) goes to S3 as a multipart
+    upload; the file is whole and every value reads back."""
+    if not GENERATOR.exists():
+        pytest.skip("needs ../shared's generator: the bundled samples' records compress too well")
+    log = generate(tmp_path, files=1, records=50_000, seed=83)[0]
+    key = "large/" + str(log.relative_to(tmp_path))
+    upload(aws, log, key)
+    table = f"s3://{BUCKET}/large-tables/cloudtrail"
+    result = run_cli(aws, {}, "--table", table, "--insights-table",
+                     f"s3://{BUCKET}/large-tables/insights", f"s3://{BUCKET}/large/")
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="large-tables/cloudtrail/event_date=")
+    sizes = [item["Size"] for item in listed["Contents"]]
+    assert max(sizes) > 5 << 20, sizes
+    check_rows(rows_from(aws, table, {key}), sources_of({key: log}, "CloudTrail"))
 
 
 def test_the_bundled_events_work_as_documented(aws, function):
