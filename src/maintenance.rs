@@ -29,6 +29,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::ingest::TableUris;
 use crate::logstore::{self, CommitMode};
 use crate::schema::{EVENT_DATE, LogKind};
+use crate::table::partition_days;
 use crate::writer::LogWriter;
 
 /// What maintenance does and keeps.
@@ -302,7 +303,7 @@ async fn rewrite(
     target: u64,
 ) -> Result<Vec<deltalake::kernel::Add>, DeltaTableError> {
     let schema = kind.arrow_schema();
-    let days = event_date_days(date)?;
+    let days = partition_days(date)?;
     let store: Arc<dyn ObjectStore> = table.log_store().object_store(None);
     let mut writer = LogWriter::new(store.clone(), kind, target);
     for file in bin {
@@ -328,26 +329,4 @@ async fn rewrite(
         add.data_change = false;
     }
     Ok(adds)
-}
-
-/// Days since the epoch of an `event_date` partition value (`YYYY-MM-DD`).
-fn event_date_days(date: &str) -> Result<i32, DeltaTableError> {
-    let parsed = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
-        .map_err(|e| DeltaTableError::Generic(format!("partition {EVENT_DATE}={date:?}: {e}")))?;
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
-    i32::try_from((parsed - epoch).num_days()).map_err(|_| {
-        DeltaTableError::Generic(format!("partition {EVENT_DATE}={date:?} out of range"))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partition_dates_become_days_since_the_epoch() {
-        assert_eq!(event_date_days("1970-01-01").unwrap(), 0);
-        assert_eq!(event_date_days("2024-04-30").unwrap(), 19_843);
-        assert!(event_date_days("30/04/2024").is_err());
-    }
 }

@@ -21,7 +21,7 @@ use deltalake::parquet::file::properties::WriterProperties;
 use crate::encoding::writer_properties;
 use crate::file_stats::delta_stats;
 use crate::schema::{EVENT_DATE, LogKind};
-use crate::table::stats_columns;
+use crate::table::{partition_value, stats_columns};
 use crate::upload::{FileUpload, part_buffer};
 
 /// Writes batches of a table's schema (partition column included) into Parquet files under
@@ -240,15 +240,6 @@ impl PartitionFile {
     }
 }
 
-/// The `event_date` partition value of a day (days since the epoch): `YYYY-MM-DD`.
-fn partition_value(days: i32) -> Result<String, DeltaTableError> {
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
-    epoch
-        .checked_add_signed(chrono::TimeDelta::days(i64::from(days)))
-        .map(|date| date.format("%Y-%m-%d").to_string())
-        .ok_or_else(|| DeltaTableError::Generic(format!("{EVENT_DATE} {days} is out of range")))
-}
-
 /// The value of every element of `values`, if they are all the same.
 fn single_value(values: &[i32]) -> Option<i32> {
     let first = *values.first()?;
@@ -264,12 +255,5 @@ mod tests {
         assert_eq!(single_value(&[19_843, 19_843]), Some(19_843));
         assert_eq!(single_value(&[19_843, 19_844]), None);
         assert_eq!(single_value(&[]), None);
-    }
-
-    #[test]
-    fn partition_values_are_iso_dates() {
-        assert_eq!(partition_value(0).unwrap(), "1970-01-01");
-        assert_eq!(partition_value(19_843).unwrap(), "2024-04-30");
-        assert!(partition_value(i32::MAX).is_err());
     }
 }
