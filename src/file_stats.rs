@@ -10,7 +10,7 @@
 
 use deltalake::parquet::basic::{LogicalType, TimeUnit};
 use deltalake::parquet::file::metadata::ParquetMetaData;
-use deltalake::parquet::file::statistics::Statistics;
+use deltalake::parquet::file::statistics::{Statistics, ValueStatistics};
 use serde_json::{Map, Value};
 
 /// The `stats` JSON of a file whose footer is `metadata`, for the statistics columns
@@ -76,6 +76,16 @@ enum Bound {
     Upper,
 }
 
+impl Bound {
+    /// The minimum or the maximum of `values`.
+    fn of<T>(self, values: &ValueStatistics<T>) -> Option<&T> {
+        match self {
+            Bound::Lower => values.min_opt(),
+            Bound::Upper => values.max_opt(),
+        }
+    }
+}
+
 impl Scalar {
     fn json(&self, bound: Bound) -> Value {
         match self {
@@ -137,31 +147,16 @@ fn scalar(
     bound: Bound,
 ) -> Option<Scalar> {
     match (statistics, logical_type) {
-        (Statistics::Boolean(values), _) => {
-            let value = match bound {
-                Bound::Lower => values.min_opt(),
-                Bound::Upper => values.max_opt(),
-            };
-            value.copied().map(Scalar::Boolean)
-        }
+        (Statistics::Boolean(values), _) => bound.of(values).copied().map(Scalar::Boolean),
         (Statistics::Int64(values), Some(LogicalType::Timestamp(timestamp)))
             if matches!(timestamp.unit, TimeUnit::MICROS) =>
         {
-            let value = match bound {
-                Bound::Lower => values.min_opt(),
-                Bound::Upper => values.max_opt(),
-            };
-            value.copied().map(Scalar::TimestampMicros)
+            bound.of(values).copied().map(Scalar::TimestampMicros)
         }
-        (Statistics::ByteArray(values), Some(LogicalType::String)) => {
-            let value = match bound {
-                Bound::Lower => values.min_opt(),
-                Bound::Upper => values.max_opt(),
-            };
-            value
-                .and_then(|bytes| bytes.as_utf8().ok())
-                .map(|text| Scalar::String(text.to_owned()))
-        }
+        (Statistics::ByteArray(values), Some(LogicalType::String)) => bound
+            .of(values)
+            .and_then(|bytes| bytes.as_utf8().ok())
+            .map(|text| Scalar::String(text.to_owned())),
         _ => None,
     }
 }
