@@ -10,6 +10,8 @@ use std::io::{self, Read};
 
 use flate2::read::MultiGzDecoder;
 
+use crate::container_scan::{BLOCK, ContainerScan, Step};
+
 /// Limits that keep hostile input from taking unbounded memory or stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -352,6 +354,9 @@ impl<R: Read> RecordFramer<R> {
         };
         // Depth of the document around this value: 1 inside the root object, 2 inside Records.
         let base_depth = if record.is_some() { 2 } else { 1 };
+        if first == b'{' || first == b'[' {
+            return self.scan_container(record, limit.max_depth.saturating_sub(base_depth));
+        }
         let mut i = 0usize; // offset from pos of the next byte to look at
         let mut depth = 0usize;
         let mut in_string = false;
@@ -422,6 +427,59 @@ impl<R: Read> RecordFramer<R> {
                     _ => Err(self.truncated()),
                 };
             }
+        }
+    }
+}
+
+impl<R: Read> RecordFramer<R> {
+    /// Finds the length of the object or array starting at `pos`, in which at most
+    /// `max_depth` containers may be open at once, 64 bytes at a time (see
+    /// [`crate::container_scan`]).
+    fn scan_container(
+        &mut self,
+        record: Option<u64>,
+        max_depth: usize,
+    ) -> Result<usize, DecodeError> {
+        let mut scan = ContainerScan::new(max_depth);
+        let mut i = 0usize; // offset from pos of the next block
+        loop {
+            let data = &self.buf[self.pos..self.end];
+            while let Some(block) = data.get(i..i + BLOCK) {
+                let block = block.try_into().expect("a slice of BLOCK bytes");
+                match scan.block(block) {
+                    Step::End(at) => return Ok(i + at + 1),
+                    Step::TooDeep => return Err(self.too_deep(record)),
+                    Step::More => i += BLOCK,
+                }
+            }
+            if i > self.limits.max_record_bytes {
+                return Err(DecodeError::RecordTooLarge {
+                    index: record.unwrap_or_default(),
+                    limit: self.limits.max_record_bytes,
+                });
+            }
+            if !self.fill()? {
+                // The input ends within the next block: scan what is left of it, padded
+                // with spaces (which change nothing).
+                let rest = &self.buf[self.pos + i..self.end];
+                let mut block = [b' '; BLOCK];
+                block[..rest.len()].copy_from_slice(rest);
+                return match scan.block(&block) {
+                    Step::End(at) if at < rest.len() => Ok(i + at + 1),
+                    Step::TooDeep => Err(self.too_deep(record)),
+                    _ => Err(self.truncated()),
+                };
+            }
+        }
+    }
+
+    fn too_deep(&self, record: Option<u64>) -> DecodeError {
+        match record {
+            Some(index) => DecodeError::TooDeep {
+                index,
+                limit: self.limits.max_depth,
+            },
+            None => self.syntax("nesting too deep"),
         }
     }
 }

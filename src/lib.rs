@@ -8,7 +8,8 @@
 //! The pipeline, one module per stage:
 //!
 //! - [`route`]: which table an object belongs to (CloudTrail, Insights) or why it is skipped;
-//! - [`decode`]: gzip detection and framing of the document into records;
+//! - [`decode`]: gzip detection and framing of the document into records
+//!   ([`container_scan`] finds where each one ends);
 //! - [`columns`] and [`schema`]: parsing records straight into Arrow builders;
 //!   [`rescue`] keeps whatever the schema cannot type;
 //! - [`table`]: the Delta table (creation, idempotent commits); [`ingested`] indexes the
@@ -24,6 +25,7 @@
 pub mod aws;
 pub mod budget;
 pub mod columns;
+pub mod container_scan;
 pub mod crash;
 pub mod decode;
 pub mod encoding;
