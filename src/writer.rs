@@ -97,10 +97,10 @@ impl LogWriter {
                 for (row, days) in (0u32..).zip(dates.values()) {
                     rows.entry(*days).or_default().push(row);
                 }
+                let file_columns = self.file_columns(&batch);
                 for (days, rows) in rows {
                     let rows = UInt32Array::from(rows);
-                    let columns = self
-                        .file_columns(&batch)
+                    let columns = file_columns
                         .iter()
                         .map(|column| take(column, &rows, None))
                         .collect::<Result<_, _>>()?;
