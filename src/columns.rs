@@ -35,8 +35,24 @@ pub trait Column: Default {
     /// The Arrow type of the finished array.
     fn data_type() -> DataType;
 
-    /// Appends a null (the field is absent or `null`).
+    /// Appends a null (the field is `null`, or its value does not fit).
     fn append_null(&mut self);
+
+    /// Appends `n` nulls at once.
+    fn append_nulls(&mut self, n: usize);
+
+    /// Rows appended since the last [`Column::finish`].
+    fn rows(&self) -> usize;
+
+    /// Appends nulls until the column holds `rows` rows. A struct does not append a null to
+    /// each field that a record lacks (most fields are absent from most records); each field
+    /// catches up when it is next given a value, and when it is finished.
+    fn pad_to(&mut self, rows: usize) {
+        let have = self.rows();
+        if have < rows {
+            self.append_nulls(rows - have);
+        }
+    }
 
     /// Finishes the rows appended so far into an array and starts anew.
     fn finish(&mut self) -> ArrayRef;
@@ -167,6 +183,12 @@ macro_rules! builder_column {
         fn append_null(&mut self) {
             self.0.append_null();
         }
+        fn append_nulls(&mut self, n: usize) {
+            self.0.append_nulls(n);
+        }
+        fn rows(&self) -> usize {
+            ArrayBuilder::len(&self.0)
+        }
         fn finish(&mut self) -> ArrayRef {
             finish_strings(&mut self.0)
         }
@@ -177,6 +199,12 @@ macro_rules! builder_column {
         }
         fn append_null(&mut self) {
             self.0.append_null();
+        }
+        fn append_nulls(&mut self, n: usize) {
+            self.0.append_nulls(n);
+        }
+        fn rows(&self) -> usize {
+            ArrayBuilder::len(&self.0)
         }
         fn finish(&mut self) -> ArrayRef {
             Arc::new(self.0.finish())
@@ -305,6 +333,12 @@ impl Column for Timestamp {
     fn append_null(&mut self) {
         self.builder.append_null();
     }
+    fn append_nulls(&mut self, n: usize) {
+        self.builder.append_nulls(n);
+    }
+    fn rows(&self) -> usize {
+        ArrayBuilder::len(&self.builder)
+    }
     fn finish(&mut self) -> ArrayRef {
         self.valid = 0;
         Arc::new(self.builder.finish().with_timezone("UTC"))
@@ -353,7 +387,8 @@ pub struct List<C> {
     values: C,
     offsets: Vec<i32>,
     validity: Validity,
-    len: i32,
+    /// Values appended (the end offset of the last list).
+    values_len: i32,
     inner_rescue: Rescue,
 }
 
@@ -365,7 +400,7 @@ impl<C: Column> List<C> {
         if self.offsets.is_empty() {
             self.offsets.push(0);
         }
-        self.offsets.push(self.len);
+        self.offsets.push(self.values_len);
     }
 }
 
@@ -377,10 +412,19 @@ impl<C: Column> Column for List<C> {
         self.push_offset();
         self.validity.append_null();
     }
+    fn append_nulls(&mut self, n: usize) {
+        for _ in 0..n {
+            self.push_offset();
+        }
+        self.validity.append_nulls(n);
+    }
+    fn rows(&self) -> usize {
+        self.validity.len()
+    }
     fn finish(&mut self) -> ArrayRef {
         let offsets = std::mem::take(&mut self.offsets);
         let offsets = if offsets.is_empty() { vec![0] } else { offsets };
-        self.len = 0;
+        self.values_len = 0;
         Arc::new(ListArray::new(
             Arc::new(Self::item_field()),
             OffsetBuffer::new(offsets.into()),
@@ -422,7 +466,7 @@ impl<C: Column> Column for List<C> {
             })?
             .is_some()
         {
-            self.len += 1;
+            self.values_len += 1;
         }
         self.push_offset();
         self.validity.append_non_null();
@@ -465,6 +509,7 @@ macro_rules! json_struct {
                 &mut self,
                 map: &mut A,
                 rescue: &mut $crate::rescue::Rescue,
+                row: usize,
             ) -> Result<(), A::Error> {
                 #[allow(non_camel_case_types)]
                 #[derive(Clone, Copy)]
@@ -488,6 +533,7 @@ macro_rules! json_struct {
                     seen |= bit;
                     match id {
                         $(Key::$field => {
+                            $crate::columns::Column::pad_to(&mut self.$field, row);
                             rescue.enter($json);
                             let result = map.next_value_seed($crate::columns::AppendTo { column: &mut self.$field, rescue: &mut *rescue });
                             rescue.leave();
@@ -495,15 +541,11 @@ macro_rules! json_struct {
                         })+
                     }
                 }
-                $(
-                    if seen & (1u64 << (Key::$field as u32)) == 0 {
-                        $crate::columns::Column::append_null(&mut self.$field);
-                    }
-                )+
                 Ok(())
             }
 
-            fn finish_fields(&mut self) -> Vec<arrow::array::ArrayRef> {
+            fn finish_fields(&mut self, rows: usize) -> Vec<arrow::array::ArrayRef> {
+                $($crate::columns::Column::pad_to(&mut self.$field, rows);)+
                 vec![$($crate::columns::Column::finish(&mut self.$field),)+]
             }
         }
@@ -512,12 +554,19 @@ macro_rules! json_struct {
             fn data_type() -> arrow::datatypes::DataType {
                 arrow::datatypes::DataType::Struct(<Self as $crate::columns::JsonStruct>::fields())
             }
+            // The fields catch up with the struct's rows later (`Column::pad_to`).
             fn append_null(&mut self) {
-                $($crate::columns::Column::append_null(&mut self.$field);)+
                 self.validity.append_null();
             }
+            fn append_nulls(&mut self, n: usize) {
+                self.validity.append_nulls(n);
+            }
+            fn rows(&self) -> usize {
+                self.validity.len()
+            }
             fn finish(&mut self) -> arrow::array::ArrayRef {
-                let columns = $crate::columns::JsonStruct::finish_fields(self);
+                let rows = self.validity.len();
+                let columns = $crate::columns::JsonStruct::finish_fields(self, rows);
                 let fields = <Self as $crate::columns::JsonStruct>::fields();
                 std::sync::Arc::new(arrow::array::StructArray::new(fields, columns, self.validity.finish()))
             }
@@ -526,7 +575,8 @@ macro_rules! json_struct {
                 mut map: A,
                 rescue: &mut $crate::rescue::Rescue,
             ) -> Result<(), A::Error> {
-                $crate::columns::JsonStruct::append_entries(self, &mut map, rescue)?;
+                let row = self.validity.len();
+                $crate::columns::JsonStruct::append_entries(self, &mut map, rescue, row)?;
                 self.validity.append_non_null();
                 Ok(())
             }
@@ -547,6 +597,15 @@ impl Validity {
     pub fn append_null(&mut self) {
         self.0.append_null();
     }
+    pub fn append_nulls(&mut self, n: usize) {
+        self.0.append_n_nulls(n);
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
     pub fn append_non_null(&mut self) {
         self.0.append_non_null();
     }
@@ -560,16 +619,18 @@ pub trait JsonStruct {
     /// The Arrow fields, named as the JSON keys.
     fn fields() -> arrow::datatypes::Fields;
 
-    /// Appends the entries of one JSON object to the fields (not to the struct's own validity):
-    /// unknown and duplicate keys go to `rescue`, absent fields get nulls.
+    /// Appends the entries of one JSON object, row `row` of the struct, to the fields (not to
+    /// the struct's own validity): unknown and duplicate keys go to `rescue`. Absent fields
+    /// are left short; they get their nulls when next appended to, or finished.
     fn append_entries<'de, A: MapAccess<'de>>(
         &mut self,
         map: &mut A,
         rescue: &mut Rescue,
+        row: usize,
     ) -> Result<(), A::Error>;
 
-    /// Finishes the fields' arrays (without the struct's own validity).
-    fn finish_fields(&mut self) -> Vec<ArrayRef>;
+    /// Finishes the fields' arrays of `rows` rows (without the struct's own validity).
+    fn finish_fields(&mut self, rows: usize) -> Vec<ArrayRef>;
 }
 
 /// Reads an object key without allocating when it has no escapes.
@@ -657,6 +718,67 @@ mod tests {
             r#"{"b":1.0,"a":"\u00e9"}"#
         );
         assert!(array.is_null(1));
+        assert!(rescue.is_empty());
+    }
+
+    crate::json_struct! {
+        pub struct Inner {
+            "x" => x: Str,
+        }
+    }
+
+    crate::json_struct! {
+        pub struct Outer {
+            "a" => a: Str,
+            "inner" => inner: Inner,
+            "list" => list: List<Str>,
+            "n" => n: I64,
+        }
+    }
+
+    #[test]
+    fn absent_fields_are_null_at_every_level() {
+        let mut rescue = Rescue::default();
+        let mut outer = Outer::default();
+        for row in [
+            r#"{"a":"1"}"#,
+            r#"{"inner":{"x":"y"},"n":5}"#,
+            r#"{"inner":null,"list":["p"]}"#,
+            r#"{"inner":{}}"#,
+            "{}",
+        ] {
+            append(&mut outer, row, &mut rescue);
+        }
+        append(&mut outer, "null", &mut rescue);
+        let array = outer.finish();
+        let outer = array.as_struct();
+        assert_eq!(outer.len(), 6);
+        assert!(outer.is_null(5) && (0..5).all(|i| outer.is_valid(i)));
+        fn strings(a: &ArrayRef) -> Vec<Option<&str>> {
+            a.as_string::<i32>().iter().collect()
+        }
+        assert_eq!(
+            strings(outer.column(0)),
+            [Some("1"), None, None, None, None, None]
+        );
+        let inner = outer.column(1).as_struct();
+        let valid: Vec<bool> = (0..6).map(|i| inner.is_valid(i)).collect();
+        assert_eq!(valid, [false, true, false, true, false, false]);
+        assert_eq!(
+            strings(inner.column(0)),
+            [None, Some("y"), None, None, None, None]
+        );
+        let list = outer.column(2).as_list::<i32>();
+        let valid: Vec<bool> = (0..6).map(|i| list.is_valid(i)).collect();
+        assert_eq!(valid, [false, false, true, false, false, false]);
+        assert_eq!(strings(&list.value(2)), [Some("p")]);
+        let n = outer
+            .column(3)
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        assert_eq!(
+            n.iter().collect::<Vec<_>>(),
+            [None, Some(5), None, None, None, None]
+        );
         assert!(rescue.is_empty());
     }
 
