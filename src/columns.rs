@@ -444,8 +444,8 @@ impl<C: Column> Column for List<C> {
             column: self,
             rescue: &mut inner,
         });
-        // Reading it as a LazyValue already proved the text is valid JSON, so an error here is only a limit
-        // (nesting) that the outer parser would report the same way.
+        // Reading it as a LazyValue already proved the text is valid JSON, so an error here is
+        // only a limit (nesting) that the outer parser would report the same way.
         result.map_err(de::Error::custom)?;
         if !inner.is_empty() {
             inner.clear();
