@@ -391,13 +391,7 @@ impl<R: Read> RecordFramer<R> {
                     b'{' | b'[' => {
                         depth += 1;
                         if base_depth + depth > limit.max_depth {
-                            return Err(match record {
-                                Some(index) => DecodeError::TooDeep {
-                                    index,
-                                    limit: limit.max_depth,
-                                },
-                                None => self.syntax("nesting too deep"),
-                            });
+                            return Err(self.too_deep(record));
                         }
                     }
                     b'}' | b']' => {
