@@ -1,14 +1,13 @@
-//! Arrow column builders that serde drives directly from the JSON text.
+//! Arrow column builders that read their values straight from the JSON text.
 //!
-//! Each column kind implements [`Column`]: the JSON parser calls back into it with the value it
-//! reads (a string, a number, an object…) and the column appends it straight into its Arrow
+//! Each column kind implements [`Column`]: it asks the record's [`JsonReader`] for the next
+//! value, and appends it (a string, a number, an object's fields…) straight into its Arrow
 //! buffers. No intermediate `serde_json::Value` is built. A value whose JSON type does not fit
 //! the column is handed to [`Rescue`] (so nothing is lost) and the column gets a null.
 //!
-//! The parser is sonic-rs through its serde `Deserializer`: it finds string ends and skips the
-//! free-form values (kept as text, see [`Json`]) 32 bytes at a time, and still checks all of
-//! their grammar. Against serde_json's, it takes parsing from 1 760 M to 1 554 M instructions
-//! on a 67 000-record log (callgrind), 4.9 % of the whole ingest.
+//! The reader is ours (see [`crate::json_reader`]). With sonic-rs through serde's
+//! `Deserializer` in its place, a 67 000-record log took 3 820 M instructions to ingest; with
+//! the reader, 3 594 M (callgrind).
 //!
 //! Structs are declared with [`json_struct!`], which generates the builder, its Arrow fields and
 //! the key dispatch from one table of `"jsonName" => field: Kind` lines.
@@ -22,15 +21,15 @@ use arrow::array::{
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, TimeUnit};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use sonic_rs::LazyValue;
 
+use crate::json_reader::{JsonError, JsonReader, Next, Number};
 use crate::rescue::Rescue;
 
 /// A column that appends JSON values into an Arrow builder.
 ///
-/// The `visit_*` methods are called by the parser for the JSON type it reads. Their defaults
-/// rescue the value as a type mismatch and append a null; a kind overrides the ones it accepts.
+/// [`Column::append_json`] reads the next value and calls the `visit_*` method of its JSON
+/// type. Their defaults rescue the value as a type mismatch and append a null; a kind
+/// overrides the ones it accepts.
 pub trait Column: Default {
     /// The Arrow type of the finished array.
     fn data_type() -> DataType;
@@ -57,54 +56,73 @@ pub trait Column: Default {
     /// Finishes the rows appended so far into an array and starts anew.
     fn finish(&mut self) -> ArrayRef;
 
-    /// Appends the next JSON value read by `de`.
-    fn append_json<'de, D: Deserializer<'de>>(
+    /// Appends the next JSON value of `reader`.
+    #[inline]
+    fn append_json(
         &mut self,
-        de: D,
+        reader: &mut JsonReader,
         rescue: &mut Rescue,
-    ) -> Result<(), D::Error> {
-        de.deserialize_any(Visit {
-            column: self,
-            rescue,
-        })
+    ) -> Result<(), JsonError> {
+        match reader.peek()? {
+            Next::String => {
+                let value = reader.read_str()?;
+                self.visit_str(&value, rescue)
+            }
+            Next::Null => {
+                reader.read_null()?;
+                self.append_null();
+                Ok(())
+            }
+            Next::Bool => {
+                let value = reader.read_bool()?;
+                self.visit_bool(value, rescue)
+            }
+            Next::Number => match reader.read_number()? {
+                Number::Unsigned(value) => self.visit_u64(value, rescue),
+                Number::Negative(value) => self.visit_i64(value, rescue),
+                Number::Float(value) => self.visit_f64(value, rescue),
+            },
+            Next::Object => self.visit_object(reader, rescue),
+            Next::Array => self.visit_array(reader, rescue),
+        }
     }
 
-    fn visit_str<E: de::Error>(&mut self, v: &str, rescue: &mut Rescue) -> Result<(), E> {
+    fn visit_str(&mut self, v: &str, rescue: &mut Rescue) -> Result<(), JsonError> {
         self.mismatch(json_text(&v), rescue)
     }
-    fn visit_bool<E: de::Error>(&mut self, v: bool, rescue: &mut Rescue) -> Result<(), E> {
+    fn visit_bool(&mut self, v: bool, rescue: &mut Rescue) -> Result<(), JsonError> {
         self.mismatch(v.to_string(), rescue)
     }
-    fn visit_i64<E: de::Error>(&mut self, v: i64, rescue: &mut Rescue) -> Result<(), E> {
+    fn visit_i64(&mut self, v: i64, rescue: &mut Rescue) -> Result<(), JsonError> {
         self.mismatch(v.to_string(), rescue)
     }
-    fn visit_u64<E: de::Error>(&mut self, v: u64, rescue: &mut Rescue) -> Result<(), E> {
+    fn visit_u64(&mut self, v: u64, rescue: &mut Rescue) -> Result<(), JsonError> {
         self.mismatch(v.to_string(), rescue)
     }
-    fn visit_f64<E: de::Error>(&mut self, v: f64, rescue: &mut Rescue) -> Result<(), E> {
+    fn visit_f64(&mut self, v: f64, rescue: &mut Rescue) -> Result<(), JsonError> {
         self.mismatch(json_text(&v), rescue)
     }
-    fn visit_map<'de, A: MapAccess<'de>>(
+    /// Called with the reader on the object's `{`.
+    fn visit_object(
         &mut self,
-        map: A,
+        reader: &mut JsonReader,
         rescue: &mut Rescue,
-    ) -> Result<(), A::Error> {
-        let value: serde_json::Value =
-            serde::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        self.mismatch(json_text(&value), rescue)
+    ) -> Result<(), JsonError> {
+        let text = reader.read_raw()?;
+        self.mismatch(text.to_owned(), rescue)
     }
-    fn visit_seq<'de, A: SeqAccess<'de>>(
+    /// Called with the reader on the array's `[`.
+    fn visit_array(
         &mut self,
-        seq: A,
+        reader: &mut JsonReader,
         rescue: &mut Rescue,
-    ) -> Result<(), A::Error> {
-        let value: serde_json::Value =
-            serde::Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-        self.mismatch(json_text(&value), rescue)
+    ) -> Result<(), JsonError> {
+        let text = reader.read_raw()?;
+        self.mismatch(text.to_owned(), rescue)
     }
 
     /// Keeps a value that does not fit this column and appends a null instead.
-    fn mismatch<E: de::Error>(&mut self, json: String, rescue: &mut Rescue) -> Result<(), E> {
+    fn mismatch(&mut self, json: String, rescue: &mut Rescue) -> Result<(), JsonError> {
         rescue.keep_here(json);
         self.append_null();
         Ok(())
@@ -115,62 +133,6 @@ pub trait Column: Default {
 fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
     // Non-finite floats cannot come from JSON text, so this cannot fail on parsed input.
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
-}
-
-/// Adapts a [`Column`] to serde's [`Visitor`].
-struct Visit<'a, C> {
-    column: &'a mut C,
-    rescue: &'a mut Rescue,
-}
-
-impl<'de, C: Column> Visitor<'de> for Visit<'_, C> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.column.append_null();
-        Ok(())
-    }
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        self.column.append_null();
-        Ok(())
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.column.visit_str(v, self.rescue)
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.column.visit_bool(v, self.rescue)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.column.visit_i64(v, self.rescue)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.column.visit_u64(v, self.rescue)
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.column.visit_f64(v, self.rescue)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        self.column.visit_map(map, self.rescue)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        self.column.visit_seq(seq, self.rescue)
-    }
-}
-
-/// A [`DeserializeSeed`] that appends the value it reads into a column.
-pub(crate) struct AppendTo<'a, C> {
-    pub column: &'a mut C,
-    pub rescue: &'a mut Rescue,
-}
-
-impl<'de, C: Column> DeserializeSeed<'de> for AppendTo<'_, C> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        self.column.append_json(de, self.rescue)
-    }
 }
 
 /// `data_type`, `append_null` and `finish` of a column that wraps one Arrow builder (`self.0`);
@@ -228,7 +190,7 @@ pub struct Str(StringBuilder);
 
 impl Column for Str {
     builder_column!(strings);
-    fn visit_str<E: de::Error>(&mut self, v: &str, _: &mut Rescue) -> Result<(), E> {
+    fn visit_str(&mut self, v: &str, _: &mut Rescue) -> Result<(), JsonError> {
         self.0.append_value(v);
         Ok(())
     }
@@ -240,7 +202,7 @@ pub struct Bool(BooleanBuilder);
 
 impl Column for Bool {
     builder_column!(DataType::Boolean);
-    fn visit_bool<E: de::Error>(&mut self, v: bool, _: &mut Rescue) -> Result<(), E> {
+    fn visit_bool(&mut self, v: bool, _: &mut Rescue) -> Result<(), JsonError> {
         self.0.append_value(v);
         Ok(())
     }
@@ -252,11 +214,11 @@ pub struct I64(Int64Builder);
 
 impl Column for I64 {
     builder_column!(DataType::Int64);
-    fn visit_i64<E: de::Error>(&mut self, v: i64, _: &mut Rescue) -> Result<(), E> {
+    fn visit_i64(&mut self, v: i64, _: &mut Rescue) -> Result<(), JsonError> {
         self.0.append_value(v);
         Ok(())
     }
-    fn visit_u64<E: de::Error>(&mut self, v: u64, rescue: &mut Rescue) -> Result<(), E> {
+    fn visit_u64(&mut self, v: u64, rescue: &mut Rescue) -> Result<(), JsonError> {
         match i64::try_from(v) {
             Ok(v) => self.visit_i64(v, rescue),
             Err(_) => self.mismatch(v.to_string(), rescue),
@@ -270,18 +232,18 @@ pub struct F64(Float64Builder);
 
 impl Column for F64 {
     builder_column!(DataType::Float64);
-    fn visit_f64<E: de::Error>(&mut self, v: f64, _: &mut Rescue) -> Result<(), E> {
+    fn visit_f64(&mut self, v: f64, _: &mut Rescue) -> Result<(), JsonError> {
         self.0.append_value(v);
         Ok(())
     }
-    fn visit_i64<E: de::Error>(&mut self, v: i64, rescue: &mut Rescue) -> Result<(), E> {
+    fn visit_i64(&mut self, v: i64, rescue: &mut Rescue) -> Result<(), JsonError> {
         // Whole numbers beyond 2^53 would lose digits as f64: keep their text too.
         if v.unsigned_abs() > (1 << 53) {
             return self.mismatch(v.to_string(), rescue);
         }
         self.visit_f64(v as f64, rescue)
     }
-    fn visit_u64<E: de::Error>(&mut self, v: u64, rescue: &mut Rescue) -> Result<(), E> {
+    fn visit_u64(&mut self, v: u64, rescue: &mut Rescue) -> Result<(), JsonError> {
         if v > (1 << 53) {
             return self.mismatch(v.to_string(), rescue);
         }
@@ -295,13 +257,8 @@ pub struct Json(StringBuilder);
 
 impl Column for Json {
     builder_column!(strings);
-    fn append_json<'de, D: Deserializer<'de>>(
-        &mut self,
-        de: D,
-        _: &mut Rescue,
-    ) -> Result<(), D::Error> {
-        let raw: LazyValue = serde::Deserialize::deserialize(de)?;
-        match raw.as_raw_str() {
+    fn append_json(&mut self, reader: &mut JsonReader, _: &mut Rescue) -> Result<(), JsonError> {
+        match reader.read_raw()? {
             "null" => self.0.append_null(),
             text => self.0.append_value(text),
         }
@@ -343,9 +300,9 @@ impl Column for Timestamp {
         self.valid = 0;
         Arc::new(self.builder.finish().with_timezone("UTC"))
     }
-    fn visit_str<E: de::Error>(&mut self, v: &str, _: &mut Rescue) -> Result<(), E> {
+    fn visit_str(&mut self, v: &str, _: &mut Rescue) -> Result<(), JsonError> {
         let micros = parse_timestamp_micros(v)
-            .ok_or_else(|| E::custom(format_args!("invalid timestamp {v:?}")))?;
+            .ok_or_else(|| JsonError::custom(format_args!("invalid timestamp {v:?}")))?;
         self.builder.append_value(micros);
         self.valid += 1;
         Ok(())
@@ -432,44 +389,25 @@ impl<C: Column> Column for List<C> {
             self.validity.finish(),
         ))
     }
-    fn append_json<'de, D: Deserializer<'de>>(
+    fn visit_array(
         &mut self,
-        de: D,
+        reader: &mut JsonReader,
         rescue: &mut Rescue,
-    ) -> Result<(), D::Error> {
-        let raw: LazyValue = serde::Deserialize::deserialize(de)?;
+    ) -> Result<(), JsonError> {
+        let start = reader.position();
         let mut inner = std::mem::take(&mut self.inner_rescue);
-        let mut parser = sonic_rs::Deserializer::from_str(raw.as_raw_str());
-        let result = parser.deserialize_any(Visit {
-            column: self,
-            rescue: &mut inner,
-        });
-        // Reading it as a LazyValue already proved the text is valid JSON, so an error here is
-        // only a limit (nesting) that the outer parser would report the same way.
-        result.map_err(de::Error::custom)?;
-        if !inner.is_empty() {
-            inner.clear();
-            rescue.keep_here(raw.as_raw_str().to_owned());
-        }
-        self.inner_rescue = inner;
-        Ok(())
-    }
-    fn visit_seq<'de, A: SeqAccess<'de>>(
-        &mut self,
-        mut seq: A,
-        rescue: &mut Rescue,
-    ) -> Result<(), A::Error> {
-        while seq
-            .next_element_seed(AppendTo {
-                column: &mut self.values,
-                rescue: &mut *rescue,
-            })?
-            .is_some()
-        {
+        reader.begin_array()?;
+        while reader.next_element()? {
+            self.values.append_json(reader, &mut inner)?;
             self.values_len += 1;
         }
         self.push_offset();
         self.validity.append_non_null();
+        if !inner.is_empty() {
+            inner.clear();
+            rescue.keep_here(reader.text_since(start).to_owned());
+        }
+        self.inner_rescue = inner;
         Ok(())
     }
 }
@@ -505,29 +443,27 @@ macro_rules! json_struct {
                 ])
             }
 
-            fn append_entries<'de, A: serde::de::MapAccess<'de>>(
+            fn append_entries(
                 &mut self,
-                map: &mut A,
+                reader: &mut $crate::json_reader::JsonReader,
                 rescue: &mut $crate::rescue::Rescue,
                 row: usize,
-            ) -> Result<(), A::Error> {
+            ) -> Result<(), $crate::json_reader::JsonError> {
                 #[allow(non_camel_case_types)]
                 #[derive(Clone, Copy)]
                 enum Key { $($field,)+ }
                 let mut seen: u64 = 0;
-                while let Some(key) = map.next_key_seed($crate::columns::KeyName)? {
+                while let Some(key) = reader.next_key()? {
                     let id = match &*key {
                         $($json => Key::$field,)+
                         _ => {
-                            let raw: sonic_rs::LazyValue = map.next_value()?;
-                            rescue.keep_unknown(key.into_owned(), raw.as_raw_str().to_owned());
+                            rescue.keep_unknown(key.into_owned(), reader.read_raw()?.to_owned());
                             continue;
                         }
                     };
                     let bit = 1u64 << (id as u32);
                     if seen & bit != 0 {
-                        let raw: sonic_rs::LazyValue = map.next_value()?;
-                        rescue.keep_unknown(key.into_owned(), raw.as_raw_str().to_owned());
+                        rescue.keep_unknown(key.into_owned(), reader.read_raw()?.to_owned());
                         continue;
                     }
                     seen |= bit;
@@ -535,7 +471,7 @@ macro_rules! json_struct {
                         $(Key::$field => {
                             $crate::columns::Column::pad_to(&mut self.$field, row);
                             rescue.enter($json);
-                            let result = map.next_value_seed($crate::columns::AppendTo { column: &mut self.$field, rescue: &mut *rescue });
+                            let result = $crate::columns::Column::append_json(&mut self.$field, reader, rescue);
                             rescue.leave();
                             result?;
                         })+
@@ -570,13 +506,14 @@ macro_rules! json_struct {
                 let fields = <Self as $crate::columns::JsonStruct>::fields();
                 std::sync::Arc::new(arrow::array::StructArray::new(fields, columns, self.validity.finish()))
             }
-            fn visit_map<'de, A: serde::de::MapAccess<'de>>(
+            fn visit_object(
                 &mut self,
-                mut map: A,
+                reader: &mut $crate::json_reader::JsonReader,
                 rescue: &mut $crate::rescue::Rescue,
-            ) -> Result<(), A::Error> {
+            ) -> Result<(), $crate::json_reader::JsonError> {
                 let row = self.validity.len();
-                $crate::columns::JsonStruct::append_entries(self, &mut map, rescue, row)?;
+                reader.begin_object()?;
+                $crate::columns::JsonStruct::append_entries(self, reader, rescue, row)?;
                 self.validity.append_non_null();
                 Ok(())
             }
@@ -622,38 +559,15 @@ pub trait JsonStruct {
     /// Appends the entries of one JSON object, row `row` of the struct, to the fields (not to
     /// the struct's own validity): unknown and duplicate keys go to `rescue`. Absent fields
     /// are left short; they get their nulls when next appended to, or finished.
-    fn append_entries<'de, A: MapAccess<'de>>(
+    fn append_entries(
         &mut self,
-        map: &mut A,
+        reader: &mut JsonReader,
         rescue: &mut Rescue,
         row: usize,
-    ) -> Result<(), A::Error>;
+    ) -> Result<(), JsonError>;
 
     /// Finishes the fields' arrays of `rows` rows (without the struct's own validity).
     fn finish_fields(&mut self, rows: usize) -> Vec<ArrayRef>;
-}
-
-/// Reads an object key without allocating when it has no escapes.
-pub struct KeyName;
-
-impl<'de> DeserializeSeed<'de> for KeyName {
-    type Value = std::borrow::Cow<'de, str>;
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
-        de.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyName {
-    type Value = std::borrow::Cow<'de, str>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object key")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(std::borrow::Cow::Borrowed(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(std::borrow::Cow::Owned(v.to_owned()))
-    }
 }
 
 #[cfg(test)]
@@ -685,8 +599,9 @@ mod tests {
     }
 
     fn append<C: Column>(column: &mut C, json: &str, rescue: &mut Rescue) {
-        let mut de = sonic_rs::Deserializer::from_str(json);
-        column.append_json(&mut de, rescue).unwrap();
+        let mut reader = JsonReader::new(json);
+        column.append_json(&mut reader, rescue).unwrap();
+        reader.end().unwrap();
     }
 
     #[test]
@@ -793,8 +708,8 @@ mod tests {
             r#"{"a" 1}"#,
             "tru",
         ] {
-            let mut de = sonic_rs::Deserializer::from_str(bad);
-            let result = Json::default().append_json(&mut de, &mut Rescue::default());
+            let mut reader = JsonReader::new(bad);
+            let result = Json::default().append_json(&mut reader, &mut Rescue::default());
             assert!(result.is_err(), "{bad:?} was accepted");
         }
     }

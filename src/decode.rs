@@ -4,7 +4,7 @@
 //! The framer reads the decompressed stream in chunks and keeps at most one record (plus a read
 //! chunk) in memory, so memory stays flat whatever the file size. It only finds where each
 //! record starts and ends (tracking strings, escapes and nesting depth); the record itself is
-//! parsed once, by serde, straight into Arrow builders.
+//! parsed once, by the column builders' reader (`json_reader`), straight into Arrow builders.
 
 use std::io::{self, Read};
 

@@ -34,6 +34,7 @@ pub mod file_stats;
 pub mod fuzz;
 pub mod ingest;
 pub mod ingested;
+pub mod json_reader;
 pub mod lambda;
 pub mod logstore;
 pub mod maintenance;
