@@ -192,15 +192,25 @@ impl<'a> JsonReader<'a> {
     /// Reads a string: a slice of the record when it has no escapes.
     #[inline]
     pub fn read_str(&mut self) -> Result<Cow<'a, str>, JsonError> {
-        if self.skip_whitespace() != Some(b'"') {
+        if self.bytes.get(self.pos) != Some(&b'"') && self.skip_whitespace() != Some(b'"') {
             return Err(self.error("expected a string"));
         }
+        self.string_here()
+    }
+
+    /// Reads the string whose opening quote is the next byte.
+    #[inline]
+    fn string_here(&mut self) -> Result<Cow<'a, str>, JsonError> {
         let start = self.pos + 1;
         let end = self.string_stop(start);
         match self.bytes.get(end) {
             Some(b'"') => {
                 self.pos = end + 1;
-                Ok(Cow::Borrowed(&self.text[start..end]))
+                // SAFETY: `start` follows a quote and `end` is a quote, both ASCII, so both
+                // are char boundaries of the str, and start <= end <= its length.
+                Ok(Cow::Borrowed(unsafe {
+                    self.text.get_unchecked(start..end)
+                }))
             }
             Some(b'\\') => self.read_escaped(start, end).map(Cow::Owned),
             _ => {
@@ -446,7 +456,12 @@ impl<'a> JsonReader<'a> {
         self.colon()
     }
 
+    #[inline]
     fn colon(&mut self) -> Result<(), JsonError> {
+        if self.bytes.get(self.pos) == Some(&b':') {
+            self.pos += 1;
+            return Ok(());
+        }
         if self.skip_whitespace() != Some(b':') {
             return Err(self.error("expected ':' after a key"));
         }
@@ -484,10 +499,10 @@ impl<'a> JsonReader<'a> {
                 _ => return Err(self.error("expected ',' or '}' in an object")),
             }
         }
-        if self.skip_whitespace() != Some(b'"') {
+        if self.bytes.get(self.pos) != Some(&b'"') && self.skip_whitespace() != Some(b'"') {
             return Err(self.error("expected a key"));
         }
-        let key = self.read_str()?;
+        let key = self.string_here()?;
         self.colon()?;
         Ok(Some(key))
     }
