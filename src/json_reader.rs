@@ -471,8 +471,17 @@ impl<'a> JsonReader<'a> {
 
     /// Enters an object; its members are then read with [`JsonReader::next_key`].
     pub fn begin_object(&mut self) -> Result<(), JsonError> {
-        if self.skip_whitespace() != Some(b'{') {
-            return Err(self.error("expected an object"));
+        self.open(b'{', "expected an object")
+    }
+
+    /// Enters an array; its elements are then read after each [`JsonReader::next_element`].
+    pub fn begin_array(&mut self) -> Result<(), JsonError> {
+        self.open(b'[', "expected an array")
+    }
+
+    fn open(&mut self, bracket: u8, what: &'static str) -> Result<(), JsonError> {
+        if self.skip_whitespace() != Some(bracket) {
+            return Err(self.error(what));
         }
         self.pos += 1;
         self.after_open = true;
@@ -483,21 +492,8 @@ impl<'a> JsonReader<'a> {
     /// `None` at the object's end.
     #[inline]
     pub fn next_key(&mut self) -> Result<Option<Cow<'a, str>>, JsonError> {
-        let byte = self.skip_whitespace();
-        if std::mem::take(&mut self.after_open) {
-            if byte == Some(b'}') {
-                self.pos += 1;
-                return Ok(None);
-            }
-        } else {
-            match byte {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(None);
-                }
-                _ => return Err(self.error("expected ',' or '}' in an object")),
-            }
+        if !self.more(b'}', "expected ',' or '}' in an object")? {
+            return Ok(None);
         }
         if self.bytes.get(self.pos) != Some(&b'"') && self.skip_whitespace() != Some(b'"') {
             return Err(self.error("expected a key"));
@@ -507,37 +503,29 @@ impl<'a> JsonReader<'a> {
         Ok(Some(key))
     }
 
-    /// Enters an array; its elements are then read after each [`JsonReader::next_element`].
-    pub fn begin_array(&mut self) -> Result<(), JsonError> {
-        if self.skip_whitespace() != Some(b'[') {
-            return Err(self.error("expected an array"));
-        }
-        self.pos += 1;
-        self.after_open = true;
-        Ok(())
-    }
-
     /// Whether the array being read has another element (read next).
     pub fn next_element(&mut self) -> Result<bool, JsonError> {
+        self.more(b']', "expected ',' or ']' in an array")
+    }
+
+    /// Whether another member or element follows in the container being read, whose closing
+    /// bracket is `close`: consumes the comma before it, or the closing bracket.
+    #[inline]
+    fn more(&mut self, close: u8, what: &'static str) -> Result<bool, JsonError> {
         let byte = self.skip_whitespace();
+        if byte == Some(close) {
+            self.pos += 1;
+            self.after_open = false;
+            return Ok(false);
+        }
         if std::mem::take(&mut self.after_open) {
-            if byte == Some(b']') {
-                self.pos += 1;
-                return Ok(false);
-            }
             return Ok(true);
         }
-        match byte {
-            Some(b',') => {
-                self.pos += 1;
-                Ok(true)
-            }
-            Some(b']') => {
-                self.pos += 1;
-                Ok(false)
-            }
-            _ => Err(self.error("expected ',' or ']' in an array")),
+        if byte == Some(b',') {
+            self.pos += 1;
+            return Ok(true);
         }
+        Err(self.error(what))
     }
 
     /// The offset of the next byte to read.
