@@ -241,7 +241,9 @@ impl<'a> JsonReader<'a> {
                 }
                 Some(b'\\') => {
                     self.pos = at;
-                    at = self.unescape(at, &mut out)?;
+                    let (c, len) = self.escape(at)?;
+                    out.push(c);
+                    at += len;
                 }
                 _ => {
                     self.pos = at;
@@ -254,39 +256,34 @@ impl<'a> JsonReader<'a> {
         }
     }
 
-    /// Appends the character of the escape at `at` to `out` and gives the offset after it.
-    fn unescape(&self, at: usize, out: &mut String) -> Result<usize, JsonError> {
-        let byte = match self.bytes.get(at + 1) {
-            Some(&byte) => byte,
+    /// The character of the escape whose backslash is at `at`, and the length of its text.
+    fn escape(&self, at: usize) -> Result<(char, usize), JsonError> {
+        let simple = match self.bytes.get(at + 1) {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => return self.unicode_escape(at),
+            Some(_) => return Err(self.error("invalid escape in a string")),
             None => return Err(self.error("the record ends inside a string")),
         };
-        let unescaped = match byte {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let (c, len) = self.unicode_escape(at)?;
-                out.push(c);
-                return Ok(at + len);
-            }
-            _ => return Err(self.error("invalid escape in a string")),
-        };
-        out.push(unescaped);
-        Ok(at + 2)
+        Ok((simple, 2))
     }
 
     /// The character of the `\uXXXX` escape at `at` (two of them for a surrogate pair), and
     /// the length of its text.
     fn unicode_escape(&self, at: usize) -> Result<(char, usize), JsonError> {
         let unit = |at: usize| -> Option<u32> {
+            // Four hex digits exactly: from_str_radix alone would also take a leading '+'.
             let hex = self.bytes.get(at + 2..at + 6)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            u32::from_str_radix(hex, 16).ok()
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
         };
         let Some(first) = unit(at) else {
             return Err(self.error("invalid \\u escape in a string"));
@@ -359,11 +356,7 @@ impl<'a> JsonReader<'a> {
                 }
                 Some(b'\\') => {
                     self.pos = at;
-                    at = match self.bytes.get(at + 1) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => at + 2,
-                        Some(b'u') => at + self.unicode_escape(at)?.1,
-                        _ => return Err(self.error("invalid escape in a string")),
-                    };
+                    at += self.escape(at)?.1;
                 }
                 _ => {
                     self.pos = at;
@@ -582,6 +575,8 @@ mod tests {
             r#""\x""#,
             r#""\ud83d""#,
             r#""\ude00""#,
+            r#""\u+123""#,
+            r#""\ud83d\u+e00""#,
             "\"a\u{1}b\"",
             r#"{"a":1}}"#,
             r#"{"a":1"#,
