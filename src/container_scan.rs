@@ -11,9 +11,9 @@
 //! A backslash escapes the byte after it wherever it stands. Inside strings that is JSON's
 //! rule; outside them JSON has no backslash at all, and serde rejects the record that has one.
 //!
-//! The masks come from SSE2 on x86_64 (part of its baseline, so always present) and from a
-//! portable loop elsewhere; both give the same masks (tested), so the framing is the same on
-//! every target.
+//! The masks come from AVX2 where the CPU has it (checked at run time), from SSE2 on other
+//! x86_64 CPUs (part of its baseline, so always present) and from a portable loop elsewhere;
+//! all give the same masks (tested), so the framing is the same on every target.
 
 /// Bytes per block.
 pub const BLOCK: usize = 64;
@@ -58,8 +58,48 @@ impl ContainerScan {
     }
 
     /// Scans the next 64 bytes of the container.
+    #[inline]
     pub fn block(&mut self, block: &[u8; BLOCK]) -> Step {
-        let masks = Masks::of(block);
+        self.step(Masks::of(block))
+    }
+
+    /// Scans the whole blocks at the start of `data` in turn until the container ends, or
+    /// nests too deep, or no whole block is left. Gives the offset of the block the scan
+    /// stopped in (of the first byte not scanned, when it goes on) and what that block showed.
+    pub fn blocks(&mut self, data: &[u8]) -> (usize, Step) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { self.blocks_avx2(data) };
+        }
+        self.blocks_with::<Baseline>(data)
+    }
+
+    /// [`ContainerScan::blocks`] with the masks of AVX2 (32 bytes at a time, against SSE2's
+    /// 16), on the pass that reads every byte of a log: 3 294 M → 3 198 M instructions for
+    /// the ingest of a 67 000-record log (callgrind).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn blocks_avx2(&mut self, data: &[u8]) -> (usize, Step) {
+        self.blocks_with::<Avx2>(data)
+    }
+
+    #[inline(always)]
+    fn blocks_with<C: Classify>(&mut self, data: &[u8]) -> (usize, Step) {
+        let mut at = 0;
+        while let Some(block) = data.get(at..at + BLOCK) {
+            let block = block.try_into().expect("a slice of BLOCK bytes");
+            match self.step(C::masks(block)) {
+                Step::More => at += BLOCK,
+                step => return (at, step),
+            }
+        }
+        (at, Step::More)
+    }
+
+    /// Follows the container through one block, given the block's masks.
+    #[inline(always)]
+    fn step(&mut self, masks: Masks) -> Step {
         let escaped = self.escaped(masks.backslash);
         let quotes = masks.quote & !escaped;
         // Bytes from each opening quote up to (not including) its closing quote.
@@ -117,6 +157,33 @@ fn prefix_xor(mut x: u64) -> u64 {
     x
 }
 
+/// How a block's masks are made: [`Baseline`] everywhere, [`Avx2`] where the CPU has it.
+trait Classify {
+    fn masks(block: &[u8; BLOCK]) -> Masks;
+}
+
+/// SSE2 on x86_64 (in its baseline), the portable loop elsewhere.
+struct Baseline;
+
+impl Classify for Baseline {
+    #[inline(always)]
+    fn masks(block: &[u8; BLOCK]) -> Masks {
+        Masks::of(block)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+impl Classify for Avx2 {
+    #[inline(always)]
+    fn masks(block: &[u8; BLOCK]) -> Masks {
+        // SAFETY: only scans that checked the CPU for AVX2 use this (`blocks_avx2`).
+        unsafe { Masks::of_avx2(block) }
+    }
+}
+
 /// One bit per byte of a block.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Masks {
@@ -159,6 +226,39 @@ impl Masks {
             masks.backslash |= u64::from(backslash) << shift;
             masks.open |= u64::from(open) << shift;
             masks.close |= u64::from(close) << shift;
+        }
+        masks
+    }
+
+    /// The same masks with AVX2, 32 bytes at a time.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn of_avx2(block: &[u8; BLOCK]) -> Self {
+        use std::arch::x86_64::{
+            __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
+            _mm256_set1_epi8,
+        };
+        let mut masks = Self::default();
+        for half in 0..BLOCK / 32 {
+            // SAFETY: the load reads 32 bytes at 32 * half < BLOCK, inside `block`, and needs
+            // no alignment.
+            let bytes =
+                unsafe { _mm256_loadu_si256(block.as_ptr().add(32 * half).cast::<__m256i>()) };
+            // `{` and `[` differ only in 0x20, as do `}` and `]` (see `of`).
+            let folded = _mm256_or_si256(bytes, _mm256_set1_epi8(0x20));
+            let quote =
+                _mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(b'"' as i8)));
+            let backslash =
+                _mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(b'\\' as i8)));
+            let open =
+                _mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, _mm256_set1_epi8(b'{' as i8)));
+            let close =
+                _mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, _mm256_set1_epi8(b'}' as i8)));
+            let shift = 32 * half;
+            masks.quote |= u64::from(quote as u32) << shift;
+            masks.backslash |= u64::from(backslash as u32) << shift;
+            masks.open |= u64::from(open as u32) << shift;
+            masks.close |= u64::from(close as u32) << shift;
         }
         masks
     }
@@ -288,6 +388,41 @@ mod tests {
     }
 
     #[test]
+    fn whole_blocks_scan_as_block_by_block() {
+        // Dense brackets, and sparse ones.
+        let alphabets: [&[u8]; 2] = [b"\\\"{}[]a :,", b"\\\"{}[]abcdefghijklmnopqrstuvwxyz :,"];
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for _ in 0..10_000 {
+            let alphabet = alphabets[(rng.next() % 2) as usize];
+            let blocks = 1 + (rng.next() % 6) as usize;
+            let mut text = vec![b'{'];
+            text.extend(
+                (1..blocks * BLOCK)
+                    .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize]),
+            );
+            let max_depth = 1 + (rng.next() % 6) as usize;
+            let expected = match by_blocks(&text, max_depth) {
+                Ok(Some(end)) => ((end - 1) / BLOCK * BLOCK, Step::End((end - 1) % BLOCK)),
+                Ok(None) => (text.len(), Step::More),
+                Err(()) => {
+                    // The block that went too deep: the first whose prefix does.
+                    let at = (1..=blocks)
+                        .find(|&n| by_blocks(&text[..n * BLOCK], max_depth).is_err())
+                        .expect("some prefix goes too deep");
+                    ((at - 1) * BLOCK, Step::TooDeep)
+                }
+            };
+            let mut scan = ContainerScan::new(max_depth);
+            assert_eq!(
+                scan.blocks(&text),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+    }
+
+    #[test]
     fn masks_match_the_portable_ones() {
         let mut rng = Rng(7);
         for _ in 0..10_000 {
@@ -301,6 +436,11 @@ mod tests {
                 };
             }
             assert_eq!(Masks::of(&block), Masks::portable(&block));
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                assert_eq!(unsafe { Masks::of_avx2(&block) }, Masks::portable(&block));
+            }
         }
     }
 }

@@ -437,14 +437,12 @@ impl<R: Read> RecordFramer<R> {
         let mut scan = ContainerScan::new(max_depth);
         let mut i = 0usize; // offset from pos of the next block
         loop {
-            let data = &self.buf[self.pos..self.end];
-            while let Some(block) = data.get(i..i + BLOCK) {
-                let block = block.try_into().expect("a slice of BLOCK bytes");
-                match scan.block(block) {
-                    Step::End(at) => return Ok(i + at + 1),
-                    Step::TooDeep => return Err(self.too_deep(record)),
-                    Step::More => i += BLOCK,
-                }
+            let (at, step) = scan.blocks(&self.buf[self.pos + i..self.end]);
+            i += at;
+            match step {
+                Step::End(end) => return Ok(i + end + 1),
+                Step::TooDeep => return Err(self.too_deep(record)),
+                Step::More => {}
             }
             if i > self.limits.max_record_bytes {
                 return Err(DecodeError::RecordTooLarge {
