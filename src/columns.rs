@@ -275,6 +275,9 @@ pub struct Timestamp {
     builder: TimestampMicrosecondBuilder,
     /// How many non-null values were appended (lets the record check that eventTime was set).
     valid: usize,
+    /// The date of the last value in the exact CloudTrail form, and its midnight in
+    /// microseconds: a log's records share a date, which is then checked once.
+    day: Option<([u8; 10], i64)>,
 }
 
 impl Timestamp {
@@ -301,8 +304,25 @@ impl Column for Timestamp {
         Arc::new(self.builder.finish().with_timezone("UTC"))
     }
     fn visit_str(&mut self, v: &str, _: &mut Rescue) -> Result<(), JsonError> {
-        let micros = parse_timestamp_micros(v)
-            .ok_or_else(|| JsonError::custom(format_args!("invalid timestamp {v:?}")))?;
+        let b = v.as_bytes();
+        let same_day = match &self.day {
+            Some((day, midnight)) if b.get(..10) == Some(&day[..]) => {
+                time_of_day(b).map(|time| midnight + time)
+            }
+            _ => None,
+        };
+        let micros = match same_day {
+            Some(micros) => micros,
+            None => {
+                let micros = parse_timestamp_micros(v)
+                    .ok_or_else(|| JsonError::custom(format_args!("invalid timestamp {v:?}")))?;
+                if let (Some(time), Some(day)) = (time_of_day(b), b.get(..10)) {
+                    let day = day.try_into().expect("ten bytes");
+                    self.day = Some((day, micros - time));
+                }
+                micros
+            }
+        };
         self.builder.append_value(micros);
         self.valid += 1;
         Ok(())
@@ -316,23 +336,42 @@ pub fn parse_timestamp_micros(s: &str) -> Option<i64> {
     if b.len() == 20
         && b[4] == b'-'
         && b[7] == b'-'
-        && b[10] == b'T'
-        && b[13] == b':'
-        && b[16] == b':'
-        && b[19] == b'Z'
+        && let Some(time) = time_of_day(b)
     {
-        let num = |r: std::ops::Range<usize>| -> Option<u32> {
-            b[r].iter().try_fold(0u32, |acc, &c| {
-                c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-            })
-        };
-        let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
-        let time = chrono::NaiveTime::from_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
-        return Some(date.and_time(time).and_utc().timestamp_micros());
+        let date = chrono::NaiveDate::from_ymd_opt(
+            digits(&b[0..4])? as i32,
+            digits(&b[5..7])?,
+            digits(&b[8..10])?,
+        )?;
+        return Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros() + time);
     }
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.timestamp_micros())
+}
+
+/// The time of day, in microseconds, of a timestamp in the exact CloudTrail form
+/// (`YYYY-MM-DDTHH:MM:SSZ`, its date not looked at), or None when it is not in that form.
+fn time_of_day(b: &[u8]) -> Option<i64> {
+    if b.len() != 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        return None;
+    }
+    let (hours, minutes, seconds) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
+    if hours > 23 || minutes > 59 || seconds > 59 {
+        return None;
+    }
+    Some(i64::from(hours * 3600 + minutes * 60 + seconds) * 1_000_000)
+}
+
+/// The number written in decimal `digits`, all ASCII digits.
+fn digits(digits: &[u8]) -> Option<u32> {
+    digits.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
 }
 
 /// A JSON array of values of one kind.
@@ -434,6 +473,7 @@ macro_rules! json_struct {
         pub struct $name {
             $(pub $field: $kind,)+
             validity: $crate::columns::Validity,
+            key_order: $crate::columns::KeyOrder,
         }
 
         impl $crate::columns::JsonStruct for $name {
@@ -452,27 +492,43 @@ macro_rules! json_struct {
                 #[allow(non_camel_case_types)]
                 #[derive(Clone, Copy)]
                 enum Key { $($field,)+ }
+                const KEYS: &[Key] = &[$(Key::$field,)+];
+                const NAMES: &[&str] = &[$($json,)+];
+                const _: () = assert!(KEYS.len() <= 64, "a struct has at most 64 fields");
                 let mut seen: u64 = 0;
-                while let Some(key) = reader.next_key()? {
-                    let id = match &*key {
-                        $($json => Key::$field,)+
-                        _ => {
-                            rescue.keep_unknown(key.into_owned(), reader.read_raw()?.to_owned());
-                            continue;
-                        }
+                let mut previous = $crate::columns::KeyOrder::START;
+                while reader.next_member()? {
+                    let guess = KEYS[self.key_order.after(previous)];
+                    let guessed = match guess {
+                        $(Key::$field => reader.key_is(concat!("\"", $json, "\":").as_bytes()),)+
                     };
+                    let id = if guessed {
+                        guess
+                    } else {
+                        let key = reader.key()?;
+                        let id = match &*key {
+                            $($json => Key::$field,)+
+                            _ => {
+                                rescue.keep_unknown(key.into_owned(), reader.read_raw()?.to_owned());
+                                continue;
+                            }
+                        };
+                        self.key_order.learn(previous, id as usize);
+                        id
+                    };
+                    previous = id as usize;
                     let bit = 1u64 << (id as u32);
                     if seen & bit != 0 {
-                        rescue.keep_unknown(key.into_owned(), reader.read_raw()?.to_owned());
+                        rescue.keep_unknown(NAMES[id as usize].to_owned(), reader.read_raw()?.to_owned());
                         continue;
                     }
                     seen |= bit;
                     match id {
                         $(Key::$field => {
                             $crate::columns::Column::pad_to(&mut self.$field, row);
-                            rescue.enter($json);
+                            let mark = rescue.mark();
                             let result = $crate::columns::Column::append_json(&mut self.$field, reader, rescue);
-                            rescue.leave();
+                            rescue.name_since(mark, $json);
                             result?;
                         })+
                     }
@@ -519,6 +575,41 @@ macro_rules! json_struct {
             }
         }
     };
+}
+
+/// The order an object's keys came in last time, to guess each next key from the one
+/// before it. CloudTrail writes the keys of its records in one order, so the guess is
+/// nearly always right, and checking it is one comparison with a constant key
+/// ([`JsonReader::key_is`]); a wrong guess costs that comparison on top of reading the key.
+#[derive(Debug, Clone)]
+pub struct KeyOrder {
+    /// The index of the field that followed each field (the last entry: that came first).
+    next: [u8; KeyOrder::START + 1],
+}
+
+impl Default for KeyOrder {
+    fn default() -> Self {
+        Self {
+            next: [0; KeyOrder::START + 1],
+        }
+    }
+}
+
+impl KeyOrder {
+    /// What precedes an object's first key.
+    pub const START: usize = 64;
+
+    /// The field guessed to follow `previous` (a field index, or [`KeyOrder::START`]).
+    #[inline]
+    pub fn after(&self, previous: usize) -> usize {
+        usize::from(self.next[previous])
+    }
+
+    /// Remembers that `field` followed `previous`.
+    #[inline]
+    pub fn learn(&mut self, previous: usize, field: usize) {
+        self.next[previous] = field as u8;
+    }
 }
 
 /// Which rows of a nested column are non-null.
@@ -596,6 +687,54 @@ mod tests {
         assert_eq!(parse_timestamp_micros("2024-02-30T22:00:00Z"), None);
         assert_eq!(parse_timestamp_micros("2024-04-30 22:00:00"), None);
         assert_eq!(parse_timestamp_micros(""), None);
+        for bad in ["2024-04-30T24:00:00Z", "2024-04-30T22:60:00Z"] {
+            assert_eq!(parse_timestamp_micros(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_timestamp_column_reuses_the_date_it_has_seen_only_for_valid_times() {
+        // The column checks each new date once: the values after it on the same date must
+        // come out as the full parse has them, and bad times on that date still fail.
+        let values = [
+            "2024-04-30T22:00:00Z",
+            "2024-04-30T23:59:59Z",
+            "2024-04-30T00:00:00Z",
+            "2024-04-30T22:00:00.5Z",
+            "2024-05-01T00:00:01Z",
+            "2024-04-30T22:00:01Z",
+            "2024-04-30T23:00:00+01:00",
+        ];
+        let mut column = Timestamp::default();
+        for value in values {
+            append(&mut column, &format!("{value:?}"), &mut Rescue::default());
+        }
+        for bad in [
+            "2024-04-30T24:00:00Z",
+            "2024-04-30T2a:00:00Z",
+            "2024-04-30X22:00:00Z",
+        ] {
+            let json = format!("{bad:?}");
+            let mut reader = JsonReader::new(&json);
+            assert!(
+                column
+                    .append_json(&mut reader, &mut Rescue::default())
+                    .is_err(),
+                "{bad}"
+            );
+        }
+        let array = column.finish();
+        let micros: Vec<_> = array
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+            .iter()
+            .flatten()
+            .collect();
+        let expected: Vec<_> = values
+            .iter()
+            .filter_map(|v| parse_timestamp_micros(v))
+            .collect();
+        assert_eq!(micros, expected);
+        assert_eq!(expected.len(), values.len());
     }
 
     fn append<C: Column>(column: &mut C, json: &str, rescue: &mut Rescue) {
@@ -608,12 +747,12 @@ mod tests {
     fn mismatched_types_are_rescued_and_null() {
         let mut rescue = Rescue::default();
         let mut col = Str::default();
-        rescue.enter("f");
+        let mark = rescue.mark();
         append(&mut col, r#""text""#, &mut rescue);
         append(&mut col, "12", &mut rescue);
         append(&mut col, r#"{"a":[1,2]}"#, &mut rescue);
         append(&mut col, "null", &mut rescue);
-        rescue.leave();
+        rescue.name_since(mark, "f");
         let array = col.finish();
         let strings = array.as_string::<i32>();
         assert_eq!(strings.value(0), "text");
@@ -698,6 +837,63 @@ mod tests {
     }
 
     #[test]
+    fn keys_land_in_their_fields_whatever_their_order_or_spelling() {
+        // Each object's keys are first guessed from the order of the one before, so these
+        // alternate orders, and spell keys in ways a byte comparison with the guess misses.
+        let rows = [
+            (r#"{"a":"1","n":1,"inner":{"x":"p"}}"#, None),
+            (r#"{"a":"2","n":2,"inner":{"x":"q"}}"#, None),
+            (r#"{"inner":{"x":"r"},"n":3,"a":"3"}"#, None),
+            (r#"{"a":"4","n":4,"inner":{"x":"s"}}"#, None),
+            (r#"{"\u0061":"5","n" :5, "inner":{ "x":"t"}}"#, None),
+            (r#"{"a":"6","a":"7","n":6}"#, Some(r#"{"a":"7"}"#)),
+            (r#"{"a":"8","an":"?","n":8}"#, Some(r#"{"an":"?"}"#)),
+            (
+                r#"{"a":"9","n":9,"inner":{"x":"u","x":"v"}}"#,
+                Some(r#"{"inner":{"x":"v"}}"#),
+            ),
+        ];
+        let mut outer = Outer::default();
+        for (row, rescued) in rows {
+            let mut rescue = Rescue::default();
+            append(&mut outer, row, &mut rescue);
+            assert_eq!(rescue.take_json().as_deref(), rescued, "{row}");
+        }
+        let array = outer.finish();
+        let outer = array.as_struct();
+        let a: Vec<_> = outer
+            .column(0)
+            .as_string::<i32>()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(a, ["1", "2", "3", "4", "5", "6", "8", "9"]);
+        let inner = outer.column(1).as_struct();
+        let x: Vec<_> = inner.column(0).as_string::<i32>().iter().collect();
+        let (p, q, r, s, t, u) = ("p", "q", "r", "s", "t", "u");
+        assert_eq!(
+            x,
+            [
+                Some(p),
+                Some(q),
+                Some(r),
+                Some(s),
+                Some(t),
+                None,
+                None,
+                Some(u)
+            ]
+        );
+        let n = outer
+            .column(3)
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        assert_eq!(
+            n.iter().flatten().collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6, 8, 9]
+        );
+    }
+
+    #[test]
     fn json_column_rejects_invalid_text() {
         // The text is skipped, not parsed into values, but it is still checked: a record
         // with broken JSON inside `requestParameters` must fail, not land as text.
@@ -718,11 +914,11 @@ mod tests {
     fn list_with_a_misfit_element_is_rescued_whole() {
         let mut rescue = Rescue::default();
         let mut col = List::<Str>::default();
-        rescue.enter("l");
+        let mark = rescue.mark();
         append(&mut col, r#"["a","b"]"#, &mut rescue);
         append(&mut col, "null", &mut rescue);
         append(&mut col, r#"["c", 7]"#, &mut rescue);
-        rescue.leave();
+        rescue.name_since(mark, "l");
         let array = col.finish();
         let list = array.as_list::<i32>();
         assert_eq!(list.len(), 3);

@@ -356,7 +356,12 @@ impl<'a> JsonReader<'a> {
                 }
                 Some(b'\\') => {
                     self.pos = at;
-                    at += self.escape(at)?.1;
+                    // The common escapes inline (JSON text in a string escapes every quote);
+                    // the rest, and the errors, in `escape`.
+                    at += match self.bytes.get(at + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 2,
+                        _ => self.escape(at)?.1,
+                    };
                 }
                 _ => {
                     self.pos = at;
@@ -485,15 +490,44 @@ impl<'a> JsonReader<'a> {
     /// `None` at the object's end.
     #[inline]
     pub fn next_key(&mut self) -> Result<Option<Cow<'a, str>>, JsonError> {
-        if !self.more(b'}', "expected ',' or '}' in an object")? {
+        if !self.next_member()? {
             return Ok(None);
         }
+        self.key().map(Some)
+    }
+
+    /// Whether the object being read has another member, whose key is read next (with
+    /// [`JsonReader::key_is`] or [`JsonReader::key`]).
+    #[inline]
+    pub fn next_member(&mut self) -> Result<bool, JsonError> {
+        self.more(b'}', "expected ',' or '}' in an object")
+    }
+
+    /// Reads the next member's key and colon if they are written exactly as `quoted` (the
+    /// key in quotes, then the colon: `"eventName":`), and tells whether they were; reads
+    /// nothing otherwise. With a constant `quoted` this is a few word compares, where
+    /// [`JsonReader::key`] scans the string and the caller matches it against every name.
+    #[inline(always)]
+    pub fn key_is(&mut self, quoted: &'static [u8]) -> bool {
+        let end = self.pos + quoted.len();
+        match self.bytes.get(self.pos..end) {
+            Some(text) if text == quoted => {
+                self.pos = end;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Reads the next member's key and its colon.
+    #[inline]
+    pub fn key(&mut self) -> Result<Cow<'a, str>, JsonError> {
         if self.bytes.get(self.pos) != Some(&b'"') && self.skip_whitespace() != Some(b'"') {
             return Err(self.error("expected a key"));
         }
         let key = self.string_here()?;
         self.colon()?;
-        Ok(Some(key))
+        Ok(key)
     }
 
     /// Whether the array being read has another element (read next).
@@ -648,6 +682,30 @@ mod tests {
         assert_eq!(read("1E2"), Ok(Number::Float(100.0)));
         assert!(read("1e400").is_err());
         assert!(read("+1").is_err());
+    }
+
+    #[test]
+    fn a_guessed_key_is_taken_only_when_written_exactly() {
+        let mut reader = JsonReader::new(r#"{"ab":1,"a":2,"a" :3,"\u0061":4}"#);
+        reader.begin_object().unwrap();
+        assert!(reader.next_member().unwrap());
+        // Neither a prefix of the key nor a longer key matches, and a miss reads nothing.
+        assert!(!reader.key_is(br#""a":"#));
+        assert!(!reader.key_is(br#""abc":"#));
+        assert!(reader.key_is(br#""ab":"#));
+        assert_eq!(reader.read_number(), Ok(Number::Unsigned(1)));
+        assert!(reader.next_member().unwrap());
+        assert!(reader.key_is(br#""a":"#));
+        assert_eq!(reader.read_number(), Ok(Number::Unsigned(2)));
+        // Spelt otherwise, the key is read as it is.
+        for value in [3, 4] {
+            assert!(reader.next_member().unwrap());
+            assert!(!reader.key_is(br#""a":"#));
+            assert_eq!(reader.key().as_deref(), Ok("a"));
+            assert_eq!(reader.read_number(), Ok(Number::Unsigned(value)));
+        }
+        assert!(!reader.next_member().unwrap());
+        reader.end().unwrap();
     }
 
     #[test]

@@ -11,15 +11,18 @@
 //! The common case is a record with nothing to rescue: then this does no allocation at all.
 
 /// Collects values that did not fit the schema, for one record at a time.
+///
+/// A value is kept where it is found, with no path; each struct field it was found in then
+/// adds its name on the way out ([`Rescue::name_since`]). So the fields that keep nothing,
+/// nearly all of them, cost a comparison, not a push and a pop of a path.
 #[derive(Debug, Default)]
 pub struct Rescue {
-    /// Path of the column being filled, from the record root (known names are `'static`).
-    path: Vec<&'static str>,
     kept: Vec<Kept>,
 }
 
 #[derive(Debug)]
 struct Kept {
+    /// The names of the fields the value was found in, innermost first.
     path: Vec<&'static str>,
     /// The field's own name when it is not a known column (an unknown key).
     key: Option<String>,
@@ -28,32 +31,39 @@ struct Kept {
 }
 
 impl Rescue {
-    /// Enters the known field `name` of the current object.
-    pub(crate) fn enter(&mut self, name: &'static str) {
-        self.path.push(name);
-    }
-
-    /// Leaves the field entered last.
-    pub(crate) fn leave(&mut self) {
-        self.path.pop();
-    }
-
-    /// Keeps `json` as the value of the current path (a known field whose value did not fit).
+    /// Keeps `json` as the value of the field being read (a known field whose value did not
+    /// fit its column).
     pub(crate) fn keep_here(&mut self, json: String) {
         self.kept.push(Kept {
-            path: self.path.clone(),
+            path: Vec::new(),
             key: None,
             json,
         });
     }
 
-    /// Keeps `json` as the value of the unknown field `key` of the current object.
+    /// Keeps `json` as the value of the unknown field `key` of the object being read.
     pub(crate) fn keep_unknown(&mut self, key: String, json: String) {
         self.kept.push(Kept {
-            path: self.path.clone(),
+            path: Vec::new(),
             key: Some(key),
             json,
         });
+    }
+
+    /// A mark of what is kept so far, for [`Rescue::name_since`].
+    #[inline]
+    pub(crate) fn mark(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// Records that the values kept since `mark` were found in the field `name`.
+    #[inline]
+    pub(crate) fn name_since(&mut self, mark: usize, name: &'static str) {
+        if self.kept.len() > mark {
+            for kept in &mut self.kept[mark..] {
+                kept.path.push(name);
+            }
+        }
     }
 
     /// Whether anything was kept since the last [`Rescue::take_json`].
@@ -68,7 +78,7 @@ impl Rescue {
         }
         let mut root = Node::default();
         for kept in self.kept.drain(..) {
-            let mut names: Vec<String> = kept.path.iter().map(|s| (*s).to_owned()).collect();
+            let mut names: Vec<String> = kept.path.iter().rev().map(|s| (*s).to_owned()).collect();
             names.extend(kept.key);
             root.insert(&names, kept.json);
         }
@@ -147,14 +157,16 @@ mod tests {
     fn renders_nested_paths_as_one_object() {
         let mut r = Rescue::default();
         r.keep_unknown("newTop".into(), "1".into());
-        r.enter("userIdentity");
-        r.enter("sessionContext");
+        let user_identity = r.mark();
+        let session_context = r.mark();
         r.keep_unknown("newFlag".into(), "true".into());
-        r.leave();
-        r.enter("type");
+        r.name_since(session_context, "sessionContext");
+        let type_ = r.mark();
         r.keep_here("42".into());
-        r.leave();
-        r.leave();
+        r.name_since(type_, "type");
+        r.name_since(user_identity, "userIdentity");
+        let event_name = r.mark();
+        r.name_since(event_name, "eventName");
         assert_eq!(
             r.take_json().unwrap(),
             r#"{"newTop":1,"userIdentity":{"sessionContext":{"newFlag":true},"type":42}}"#
