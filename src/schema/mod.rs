@@ -14,6 +14,7 @@ pub mod insights;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Array, RecordBatch, StringArray, StringBuilder};
+use arrow::buffer::{Buffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::columns::{JsonStruct, Timestamp};
@@ -169,11 +170,21 @@ impl<R: RecordFields> RecordBatchBuilder for BatchBuilder<R> {
             .map(|(c, _)| c.clone())
             .expect("every record schema has eventTime");
         columns.push(Arc::new(self.rescued.finish()) as ArrayRef);
-        columns.push(Arc::new(StringArray::from(vec![source_uri; rows])) as ArrayRef);
+        columns.push(Arc::new(repeated(source_uri, rows)) as ArrayRef);
         columns.push(Arc::new(event_dates(&event_time)) as ArrayRef);
         RecordBatch::try_new(self.schema.clone(), columns)
             .expect("builders produce arrays of the table schema")
     }
+}
+
+/// `rows` copies of `value`: the bytes copied in one go, the offsets counted, nothing checked
+/// again (a per-value build of the lineage column was 0.5 % of a large log's instructions).
+fn repeated(value: &str, rows: usize) -> StringArray {
+    let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(value.len(), rows));
+    let values = Buffer::from(value.repeat(rows).into_bytes());
+    // SAFETY: the values are `rows` copies of a str and each offset starts a copy, so every
+    // value is a whole str and the offsets are in order, within the values.
+    unsafe { StringArray::new_unchecked(offsets, values, None) }
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -189,6 +200,17 @@ fn event_dates(event_time: &ArrayRef) -> Date32Array {
 mod tests {
     use super::*;
     use arrow::array::{Array, AsArray};
+
+    #[test]
+    fn repeated_values_are_whole_and_valid() {
+        for (value, rows) in [("s3://b/k é.json.gz", 3), ("", 2), ("x", 0)] {
+            let array = repeated(value, rows);
+            array.to_data().validate_full().unwrap();
+            assert_eq!(array.len(), rows);
+            assert_eq!(array.null_count(), 0);
+            assert!(array.iter().all(|v| v == Some(value)));
+        }
+    }
 
     #[test]
     fn schema_has_typed_columns_then_ours() {
