@@ -221,11 +221,7 @@ impl Masks {
                     bits(folded, b'}'),
                 ]
             };
-            let shift = 16 * lane;
-            masks.quote |= u64::from(quote) << shift;
-            masks.backslash |= u64::from(backslash) << shift;
-            masks.open |= u64::from(open) << shift;
-            masks.close |= u64::from(close) << shift;
+            masks.add(16 * lane, [quote, backslash, open, close].map(u64::from));
         }
         masks
     }
@@ -254,13 +250,22 @@ impl Masks {
                 _mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, _mm256_set1_epi8(b'{' as i8)));
             let close =
                 _mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, _mm256_set1_epi8(b'}' as i8)));
-            let shift = 32 * half;
-            masks.quote |= u64::from(quote as u32) << shift;
-            masks.backslash |= u64::from(backslash as u32) << shift;
-            masks.open |= u64::from(open as u32) << shift;
-            masks.close |= u64::from(close as u32) << shift;
+            masks.add(
+                32 * half,
+                [quote, backslash, open, close].map(|m| u64::from(m as u32)),
+            );
         }
         masks
+    }
+
+    /// Adds the masks of the bytes from `shift` on: quotes, backslashes, openers, closers.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn add(&mut self, shift: usize, [quote, backslash, open, close]: [u64; 4]) {
+        self.quote |= quote << shift;
+        self.backslash |= backslash << shift;
+        self.open |= open << shift;
+        self.close |= close << shift;
     }
 
     #[cfg(not(target_arch = "x86_64"))]
