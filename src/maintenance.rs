@@ -150,10 +150,12 @@ pub async fn upkeep(
 ) -> Result<(DeltaTable, Upkeep), DeltaTableError> {
     let (mut table, compaction) = compact(table, kind, settings).await?;
     table.update_incremental(None).await?;
-    let (mut table, files_vacuumed) = vacuum(table, settings).await?;
-    table.update_incremental(None).await?;
+    // The log before VACUUM: delta-rs cleans it after VACUUM's first commit whatever the
+    // commit properties say, and what it deleted there would go uncounted here.
     let log_entries_cleaned =
         deltalake::protocol::checkpoints::cleanup_metadata(&table, None).await?;
+    let (mut table, files_vacuumed) = vacuum(table, settings).await?;
+    table.update_incremental(None).await?;
     Ok((
         table,
         Upkeep {
@@ -179,8 +181,15 @@ pub async fn vacuum(
         // The retention is ours to choose (a test uses zero); Delta's 7-day floor is our
         // default anyway.
         .with_enforce_retention_duration(false)
+        .with_commit_properties(without_log_cleanup())
         .await?;
     Ok((table, metrics.files_deleted.len()))
+}
+
+/// Commit properties without delta-rs' expired-log cleanup after the commit: [`upkeep`]
+/// cleans the log itself, and counts what it deleted.
+fn without_log_cleanup() -> CommitProperties {
+    CommitProperties::default().with_cleanup_expired_logs(Some(false))
 }
 
 /// Bin-packs each partition's small files (under three quarters of the target size) into
@@ -210,7 +219,7 @@ pub async fn compact(
             target_size: i64::try_from(settings.target_file_bytes).unwrap_or(i64::MAX),
         };
         let read_version = table.version().unwrap_or(0);
-        let committed = CommitBuilder::from(CommitProperties::default())
+        let committed = CommitBuilder::from(without_log_cleanup())
             .with_actions(actions)
             .build(Some(table.snapshot()?), table.log_store(), operation)
             .await;

@@ -201,7 +201,11 @@ impl LogTable {
             .with_save_mode(SaveMode::Ignore)
             // Only ever as version 0: delta-rs would otherwise retry a create that lost the
             // race as version 1, a second metadata commit that fails concurrent appends.
-            .with_commit_properties(CommitProperties::default().with_max_retries(0))
+            .with_commit_properties(
+                CommitProperties::default()
+                    .with_max_retries(0)
+                    .with_cleanup_expired_logs(Some(false)),
+            )
             .await;
         match created {
             Ok(table) => Ok(table),
@@ -296,7 +300,11 @@ impl LogTable {
             .map(|(ingest_id, _)| Transaction::new_with_last_update(*ingest_id, 1, Some(now)))
             .collect();
         let sources: Vec<&str> = objects.iter().map(|(_, uri)| *uri).collect();
+        // No expired-log cleanup after each commit: delta-rs' lists all of `_delta_log` to do
+        // it (every file, on every commit: one object per commit keeps a month of them), and
+        // compiles a regex. Maintenance cleans the log instead (`maintenance::upkeep`).
         let properties = CommitProperties::default()
+            .with_cleanup_expired_logs(Some(false))
             .with_application_transactions(transactions)
             .with_metadata([(
                 "cloudtrail_delta.sources".to_owned(),

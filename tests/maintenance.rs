@@ -1,6 +1,7 @@
 //! Maintenance against real local Delta tables: compaction keeps every row once and the record
 //! of what was ingested; it races ingest commits without losing either; VACUUM deletes only
-//! files the table no longer references.
+//! files the table no longer references; expired log entries go at maintenance, not at each
+//! ingest commit.
 
 mod common;
 
@@ -168,6 +169,39 @@ async fn vacuum_deletes_only_unreferenced_files() {
         .await
         .unwrap();
     assert_eq!(none, 0);
+}
+
+#[tokio::test]
+async fn expired_log_entries_go_at_maintenance_not_at_each_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    // Versions 0 (create) to 3, then a checkpoint at 3.
+    ingest_one_by_one(dir.path(), "a", 3).await;
+    let table = open(dir.path()).await;
+    deltalake::checkpoints::create_checkpoint(&table, None)
+        .await
+        .unwrap();
+    // Every entry up to the checkpoint is older than the 30-day log retention.
+    let log_dir = dir.path().join("ct").join("_delta_log");
+    let entry = |version: u64| log_dir.join(format!("{version:020}.json"));
+    let old = std::time::SystemTime::now() - Duration::from_secs(40 * 24 * 3600);
+    for version in 0..=3 {
+        let file = std::fs::File::options()
+            .append(true)
+            .open(entry(version))
+            .unwrap();
+        file.set_modified(old).unwrap();
+    }
+    // An ingest commit (version 4) leaves them: delta-rs would list the whole log to
+    // clean it after every commit.
+    ingest_one_by_one(dir.path(), "b", 1).await;
+    assert!((0..=4).all(|version| entry(version).exists()));
+    // Maintenance removes those the checkpoint covers.
+    let (_, upkeep) = maintenance::upkeep(open(dir.path()).await, LogKind::CloudTrail, settings())
+        .await
+        .unwrap();
+    let left: Vec<bool> = (0..=4).map(|version| entry(version).exists()).collect();
+    assert_eq!(left, [false, false, false, true, true]);
+    assert_eq!(upkeep.log_entries_cleaned, 3);
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
