@@ -48,6 +48,22 @@ pub enum Number {
     Float(f64),
 }
 
+/// The character of the one-letter escape whose letter is `byte` (every escape but `\u`).
+#[inline]
+fn simple_escape(byte: u8) -> Option<char> {
+    Some(match byte {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        _ => return None,
+    })
+}
+
 /// The most containers a raw value may nest (the framer allows 100 for the whole record).
 const MAX_RAW_DEPTH: usize = 256;
 
@@ -258,20 +274,14 @@ impl<'a> JsonReader<'a> {
 
     /// The character of the escape whose backslash is at `at`, and the length of its text.
     fn escape(&self, at: usize) -> Result<(char, usize), JsonError> {
-        let simple = match self.bytes.get(at + 1) {
-            Some(b'"') => '"',
-            Some(b'\\') => '\\',
-            Some(b'/') => '/',
-            Some(b'b') => '\u{8}',
-            Some(b'f') => '\u{c}',
-            Some(b'n') => '\n',
-            Some(b'r') => '\r',
-            Some(b't') => '\t',
-            Some(b'u') => return self.unicode_escape(at),
-            Some(_) => return Err(self.error("invalid escape in a string")),
-            None => return Err(self.error("the record ends inside a string")),
-        };
-        Ok((simple, 2))
+        match self.bytes.get(at + 1) {
+            Some(&byte) => match simple_escape(byte) {
+                Some(c) => Ok((c, 2)),
+                None if byte == b'u' => self.unicode_escape(at),
+                None => Err(self.error("invalid escape in a string")),
+            },
+            None => Err(self.error("the record ends inside a string")),
+        }
     }
 
     /// The character of the `\uXXXX` escape at `at` (two of them for a surrogate pair), and
@@ -358,9 +368,9 @@ impl<'a> JsonReader<'a> {
                     self.pos = at;
                     // The common escapes inline (JSON text in a string escapes every quote);
                     // the rest, and the errors, in `escape`.
-                    at += match self.bytes.get(at + 1) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 2,
-                        _ => self.escape(at)?.1,
+                    at += match self.bytes.get(at + 1).copied().and_then(simple_escape) {
+                        Some(_) => 2,
+                        None => self.escape(at)?.1,
                     };
                 }
                 _ => {
