@@ -686,9 +686,8 @@ fn parse_object<R: Read + Send + 'static>(
 
 /// Decodes one log object as delivered (gzip or plain JSON) and parses its records into Arrow
 /// batches of at most [`BATCH_ROWS`] rows (fewer when their JSON passes [`BATCH_JSON_BYTES`]),
-/// handing each to `sink` (which answers whether to
-/// go on). Gives the records and JSON bytes read. The parse stage of an ingest, on its own:
-/// the fuzz targets and benchmarks call it.
+/// handing each to `sink` (which answers whether to go on). Gives the records and JSON bytes
+/// read. The parse stage of an ingest, on its own: the fuzz targets and benchmarks call it.
 pub fn parse_log<R: Read + Send + 'static>(
     kind: LogKind,
     uri: &str,
