@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use arrow::array::{ArrayRef, Date32Array, RecordBatch};
 use deltalake::errors::DeltaTableError;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake::kernel::transaction::{CommitBuilder, TransactionError};
 use deltalake::kernel::{Action, LogicalFileView};
 use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt};
 use deltalake::operations::vacuum::VacuumMode;
@@ -29,7 +29,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::ingest::TableUris;
 use crate::logstore::{self, CommitMode};
 use crate::schema::{EVENT_DATE, LogKind};
-use crate::table::partition_days;
+use crate::table::{partition_days, without_log_cleanup};
 use crate::writer::LogWriter;
 
 /// What maintenance does and keeps.
@@ -184,12 +184,6 @@ pub async fn vacuum(
         .with_commit_properties(without_log_cleanup())
         .await?;
     Ok((table, metrics.files_deleted.len()))
-}
-
-/// Commit properties without delta-rs' expired-log cleanup after the commit: [`upkeep`]
-/// cleans the log itself, and counts what it deleted.
-fn without_log_cleanup() -> CommitProperties {
-    CommitProperties::default().with_cleanup_expired_logs(Some(false))
 }
 
 /// Bin-packs each partition's small files (under three quarters of the target size) into

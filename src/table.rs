@@ -148,6 +148,14 @@ enum Index {
     Unreadable,
 }
 
+/// Commit properties without delta-rs' expired-log cleanup after the commit, for every
+/// commit we make. delta-rs lists all of `_delta_log` to do it (every file, on every commit:
+/// one object per commit keeps a month of them) and compiles a regex; maintenance cleans the
+/// log itself instead, and counts what it deleted (`maintenance::upkeep`).
+pub(crate) fn without_log_cleanup() -> CommitProperties {
+    CommitProperties::default().with_cleanup_expired_logs(Some(false))
+}
+
 impl LogTable {
     /// Opens the table at `uri`, creating it (schema, partitioning, properties) if absent.
     /// Fails if a table on S3 would not commit the way `mode` says.
@@ -201,11 +209,7 @@ impl LogTable {
             .with_save_mode(SaveMode::Ignore)
             // Only ever as version 0: delta-rs would otherwise retry a create that lost the
             // race as version 1, a second metadata commit that fails concurrent appends.
-            .with_commit_properties(
-                CommitProperties::default()
-                    .with_max_retries(0)
-                    .with_cleanup_expired_logs(Some(false)),
-            )
+            .with_commit_properties(without_log_cleanup().with_max_retries(0))
             .await;
         match created {
             Ok(table) => Ok(table),
@@ -300,11 +304,7 @@ impl LogTable {
             .map(|(ingest_id, _)| Transaction::new_with_last_update(*ingest_id, 1, Some(now)))
             .collect();
         let sources: Vec<&str> = objects.iter().map(|(_, uri)| *uri).collect();
-        // No expired-log cleanup after each commit: delta-rs' lists all of `_delta_log` to do
-        // it (every file, on every commit: one object per commit keeps a month of them), and
-        // compiles a regex. Maintenance cleans the log instead (`maintenance::upkeep`).
-        let properties = CommitProperties::default()
-            .with_cleanup_expired_logs(Some(false))
+        let properties = without_log_cleanup()
             .with_application_transactions(transactions)
             .with_metadata([(
                 "cloudtrail_delta.sources".to_owned(),
