@@ -3,9 +3,9 @@
 //! The memory an upload holds is therefore the same whatever the file's length: the part
 //! being filled and the part being sent. (object_store's `BufWriter`, which delta-rs uses,
 //! takes each Parquet row group as a buffer of its own, grown by doubling, and keeps up to
-//! ten parts in flight: its share of the peak grew with the file, see the README's "Known
-//! limits".) A file that ends within its first part is sent with one `PUT`, as most log
-//! objects' files do.
+//! ten parts in flight: its share of the peak grew with the file, see
+//! `docs/performance-log.md`.) A file that ends within its first part is sent with one
+//! `PUT`, as most log objects' files do.
 
 use std::sync::Arc;
 
