@@ -308,7 +308,8 @@ async fn rewrite(
     let schema = kind.arrow_schema();
     let days = partition_days(date)?;
     let store: Arc<dyn ObjectStore> = table.log_store().object_store(None);
-    let mut writer = LogWriter::new(store.clone(), kind, target);
+    let part_bytes = crate::upload::part_bytes(table.table_url());
+    let mut writer = LogWriter::new(store.clone(), kind, target, part_bytes);
     for file in bin {
         // A small file (under three quarters of the target) is read whole, then decoded.
         let bytes = store

@@ -288,6 +288,7 @@ impl LogTable {
             self.table.log_store().object_store(None),
             self.kind,
             TARGET_FILE_SIZE,
+            crate::upload::part_bytes(self.table.table_url()),
         )
     }
 

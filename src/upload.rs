@@ -5,7 +5,8 @@
 //! takes each Parquet row group as a buffer of its own, grown by doubling, and keeps up to
 //! ten parts in flight: its share of the peak grew with the file, see
 //! `docs/performance-log.md`.) A file that ends within its first part is sent with one
-//! `PUT`, as most log objects' files do.
+//! `PUT`, as most log objects' files do. Parts are 5 MiB on object stores, 1 MiB on a local
+//! file system ([`part_bytes`]).
 
 use std::sync::Arc;
 
@@ -14,17 +15,24 @@ use deltalake::logstore::object_store::{
     self, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload, path::Path,
 };
 use tokio::task::JoinHandle;
+use url::Url;
 
-/// Bytes per part: S3's smallest part, so a part is sent as soon as one may be.
-pub const PART_BYTES: usize = 5 << 20;
+/// Bytes per part on an object store: S3's smallest part, so a part is sent as soon as one
+/// may be.
+pub const OBJECT_STORE_PART_BYTES: usize = 5 << 20;
 
-/// Room reserved for the bytes waiting to be sent: a part, plus what one write may add past it
-/// (a row group). Reserved, not touched: pages count only once written.
-pub const BUFFER_CAPACITY: usize = 2 * PART_BYTES;
+/// Bytes per part on a local file system, which takes parts of any size: a part small enough
+/// to be carved from malloc's heap, whose freed pages the next part reuses, where a 5 MiB one
+/// is mapped (and faulted in) afresh each time.
+pub const LOCAL_PART_BYTES: usize = 1 << 20;
 
-/// A new, empty buffer for a file's bytes.
-pub fn part_buffer() -> Vec<u8> {
-    Vec::with_capacity(BUFFER_CAPACITY)
+/// The part size for files under the table at `table_url`.
+pub fn part_bytes(table_url: &Url) -> usize {
+    if table_url.scheme() == "file" {
+        LOCAL_PART_BYTES
+    } else {
+        OBJECT_STORE_PART_BYTES
+    }
 }
 
 /// A file on its way to `path`: parts sent as they fill, the file made whole by
@@ -36,16 +44,26 @@ pub struct FileUpload {
     multipart: Option<Box<dyn MultipartUpload>>,
     /// The part being sent.
     in_flight: Option<JoinHandle<object_store::Result<()>>>,
+    part_bytes: usize,
 }
 
 impl FileUpload {
-    pub fn new(store: Arc<dyn ObjectStore>, path: Path) -> Self {
+    /// An upload in parts of `part_bytes` (see [`part_bytes`]).
+    pub fn new(store: Arc<dyn ObjectStore>, path: Path, part_bytes: usize) -> Self {
         Self {
             store,
             path,
             multipart: None,
             in_flight: None,
+            part_bytes,
         }
+    }
+
+    /// A new, empty buffer for the file's bytes, with room for a part plus what one write may
+    /// add past it: a row group, 1–2 MB of zstd on CloudTrail logs (a larger one grows the
+    /// buffer). Reserved, not touched: pages count only once written.
+    pub fn buffer(&self) -> Vec<u8> {
+        Vec::with_capacity(self.part_bytes + self.part_bytes.max(2 << 20))
     }
 
     pub fn path(&self) -> &Path {
@@ -55,11 +73,11 @@ impl FileUpload {
     /// Sends the full parts at the front of `buffer`, leaving the rest (less than a part) in
     /// it. Waits for the part before each one to be sent.
     pub async fn send_full_parts(&mut self, buffer: &mut Vec<u8>) -> object_store::Result<()> {
-        while buffer.len() >= PART_BYTES {
-            let mut rest = part_buffer();
-            rest.extend_from_slice(&buffer[PART_BYTES..]);
+        while buffer.len() >= self.part_bytes {
+            let mut rest = self.buffer();
+            rest.extend_from_slice(&buffer[self.part_bytes..]);
             let mut part = std::mem::replace(buffer, rest);
-            part.truncate(PART_BYTES);
+            part.truncate(self.part_bytes);
             self.send(part).await?;
         }
         Ok(())
@@ -119,6 +137,23 @@ impl FileUpload {
             && let Err(e) = multipart.abort().await
         {
             tracing::warn!(path = %self.path, error = %e, "could not abort a multipart upload");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_tables_take_small_parts_and_object_stores_s3_sized_ones() {
+        let local = Url::parse("file:///tmp/delta/cloudtrail").unwrap();
+        assert_eq!(part_bytes(&local), LOCAL_PART_BYTES);
+        for remote in ["s3://bucket/delta/cloudtrail", "memory:///", "az://c/t"] {
+            assert_eq!(
+                part_bytes(&Url::parse(remote).unwrap()),
+                OBJECT_STORE_PART_BYTES
+            );
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::encoding::writer_properties;
 use crate::file_stats::delta_stats;
 use crate::schema::{EVENT_DATE, LogKind};
 use crate::table::{partition_value, stats_columns};
-use crate::upload::{FileUpload, part_buffer};
+use crate::upload::FileUpload;
 
 /// Writes batches of a table's schema (partition column included) into Parquet files under
 /// the table's root, one partition folder per `event_date`.
@@ -34,6 +34,8 @@ pub struct LogWriter {
     /// Where the partition column is in the batches written.
     date_column: usize,
     target_file_size: u64,
+    /// Upload part size of the table's store (see [`crate::upload::part_bytes`]).
+    part_bytes: usize,
     /// Chosen from the first batch written after the writer is made or flushed.
     properties: Option<WriterProperties>,
     /// The file being written of each partition (days since the epoch).
@@ -47,8 +49,13 @@ pub struct LogWriter {
 
 impl LogWriter {
     /// A writer into the table of `kind` whose root is `store`, rolling files once they reach
-    /// `target_file_size` bytes.
-    pub fn new(store: Arc<dyn ObjectStore>, kind: LogKind, target_file_size: u64) -> Self {
+    /// `target_file_size` bytes, sending them in parts of `part_bytes`.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        kind: LogKind,
+        target_file_size: u64,
+        part_bytes: usize,
+    ) -> Self {
         let schema = kind.arrow_schema();
         let date_column = schema
             .index_of(EVENT_DATE)
@@ -65,6 +72,7 @@ impl LogWriter {
             file_schema: Arc::new(file_schema),
             date_column,
             target_file_size,
+            part_bytes,
             properties: None,
             open: BTreeMap::new(),
             finished: Vec::new(),
@@ -152,15 +160,16 @@ impl LogWriter {
             self.files_started, self.writer_id
         );
         let path = Path::from(format!("{EVENT_DATE}={date}/{name}"));
+        let upload = FileUpload::new(self.store.clone(), path, self.part_bytes);
         let encoder = ArrowWriter::try_new(
-            part_buffer(),
+            upload.buffer(),
             self.file_schema.clone(),
             self.properties.clone(),
         )?;
         Ok(PartitionFile {
             date,
             encoder,
-            upload: FileUpload::new(self.store.clone(), path),
+            upload,
         })
     }
 

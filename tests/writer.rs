@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use arrow::array::AsArray;
 use cloudtrail_delta::LogKind;
-use cloudtrail_delta::upload::{FileUpload, PART_BYTES, part_buffer};
+use cloudtrail_delta::upload::{
+    FileUpload, LOCAL_PART_BYTES, OBJECT_STORE_PART_BYTES as PART_BYTES,
+};
 use cloudtrail_delta::writer::LogWriter;
 use deltalake::kernel::Add;
 use deltalake::logstore::object_store::{
-    ObjectStore, ObjectStoreExt, memory::InMemory, path::Path,
+    ObjectStore, ObjectStoreExt, local::LocalFileSystem, memory::InMemory, path::Path,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -45,7 +47,7 @@ fn stats(add: &Add) -> serde_json::Value {
 #[tokio::test]
 async fn a_batch_spanning_midnight_lands_in_two_partitions_with_their_statistics() {
     let store = Arc::new(InMemory::new());
-    let mut writer = LogWriter::new(store.clone(), LogKind::CloudTrail, 128 << 20);
+    let mut writer = LogWriter::new(store.clone(), LogKind::CloudTrail, 128 << 20, PART_BYTES);
     writer
         .write(batch(&[
             r#"{"eventTime":"2024-04-30T23:59:58.250Z","eventName":"B","userIdentity":{"arn":"arn:b"}}"#,
@@ -129,7 +131,7 @@ async fn a_batch_spanning_midnight_lands_in_two_partitions_with_their_statistics
 async fn files_roll_at_the_target_size_and_hold_every_row_once() {
     let store = Arc::new(InMemory::new());
     // A target of one byte: every write finishes its file.
-    let mut writer = LogWriter::new(store.clone(), LogKind::CloudTrail, 1);
+    let mut writer = LogWriter::new(store.clone(), LogKind::CloudTrail, 1, PART_BYTES);
     for i in 0..3 {
         let records: Vec<String> = (0..10)
             .map(|j| format!(r#"{{"eventTime":"2024-04-30T22:00:0{j}Z","eventID":"{i}-{j}"}}"#))
@@ -155,7 +157,7 @@ async fn files_roll_at_the_target_size_and_hold_every_row_once() {
 #[tokio::test]
 async fn a_reset_writer_leaves_no_file_behind() {
     let store = Arc::new(InMemory::new());
-    let mut writer = LogWriter::new(store.clone(), LogKind::CloudTrail, 128 << 20);
+    let mut writer = LogWriter::new(store.clone(), LogKind::CloudTrail, 128 << 20, PART_BYTES);
     writer
         .write(batch(&[r#"{"eventTime":"2024-04-30T22:00:00Z"}"#]))
         .await
@@ -166,20 +168,20 @@ async fn a_reset_writer_leaves_no_file_behind() {
     assert!(listed.is_empty(), "{listed:?}");
 }
 
-#[tokio::test]
-async fn a_file_larger_than_a_part_is_sent_in_parts_and_reads_back_whole() {
-    let store = Arc::new(InMemory::new());
+/// Sends a file of two and a half parts through `store` a megabyte at a time, checking that no
+/// full part waits, and reads it back.
+async fn sends_in_parts_and_reads_back_whole(store: Arc<dyn ObjectStore>, part_bytes: usize) {
     let path = Path::from("event_date=2024-04-30/large.parquet");
-    let mut upload = FileUpload::new(store.clone(), path.clone());
-    let content: Vec<u8> = (0..(2 * PART_BYTES + 12_345))
+    let mut upload = FileUpload::new(store.clone(), path.clone(), part_bytes);
+    let content: Vec<u8> = (0..(2 * part_bytes + 12_345))
         .map(|i| (i % 251) as u8)
         .collect();
-    let mut buffer = part_buffer();
+    let mut buffer = upload.buffer();
     for chunk in content.chunks(1 << 20) {
         buffer.extend_from_slice(chunk);
         upload.send_full_parts(&mut buffer).await.unwrap();
         assert!(
-            buffer.len() < PART_BYTES,
+            buffer.len() < part_bytes,
             "a full part waits: {}",
             buffer.len()
         );
@@ -188,4 +190,16 @@ async fn a_file_larger_than_a_part_is_sent_in_parts_and_reads_back_whole() {
     upload.finish(buffer).await.unwrap();
     let stored = store.get(&path).await.unwrap().bytes().await.unwrap();
     assert!(stored == content, "the stored file differs");
+}
+
+#[tokio::test]
+async fn a_file_larger_than_a_part_is_sent_in_parts_and_reads_back_whole() {
+    sends_in_parts_and_reads_back_whole(Arc::new(InMemory::new()), PART_BYTES).await;
+}
+
+#[tokio::test]
+async fn a_local_file_is_sent_in_local_parts_and_reads_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+    sends_in_parts_and_reads_back_whole(Arc::new(store), LOCAL_PART_BYTES).await;
 }
