@@ -113,7 +113,7 @@ struct Summary {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    cloudtrail_delta::memory::tune_malloc();
+    cloudtrail_delta::memory::keep_rss_flat();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

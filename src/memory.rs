@@ -1,32 +1,20 @@
 //! Process-wide memory settings, applied by the binaries before they start work.
 
-/// Tunes glibc's malloc for the encoder's pattern: every row group allocates and frees the same
-/// few tens of megabytes of Parquet buffers. Called by the binaries before they start work.
+/// Keeps the resident size of a long ingest flat.
 ///
-/// - A fixed mmap threshold (4 MiB). glibc raises its threshold each time a large block is
-///   freed, so the multi-megabyte buffers of Parquet encoding and uploads end up carved from
-///   the heap, where freed space fragments instead of returning to the OS: ingesting a 1 GB
-///   log peaked at 97 MB RSS with the dynamic threshold. 4 MiB rather than 256 KiB keeps the
-///   many mid-sized buffers on the heap, which spares their page faults: 1 GB log, one core,
-///   7.6 s / 75 MB (256 KiB) against 6.8 s / 78 MB (4 MiB).
-/// - 8 MiB of top pad: when the heap's top is freed, glibc keeps that much mapped instead of
-///   handing it back, so the next row group reuses those pages instead of faulting in fresh
-///   zeroed ones. Half the page faults (one-100k: 13 000 against 27 000; the 1 GB log
-///   32 000 against 130 000) and 8–11 % less time on one core, for 4–6 MB more peak RSS.
-///   [`return_freed_pages`] still releases the pad.
-///
-/// `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TOP_PAD_` in the environment wins over its setting.
-pub fn tune_malloc() {
+/// glibc's malloc raises its mmap threshold each time a large block is freed, so the
+/// multi-megabyte buffers of Parquet encoding and uploads end up carved from the heap, where
+/// freed space fragments instead of returning to the OS: ingesting a 1 GB log peaked at
+/// 97 MB RSS with the dynamic threshold. A fixed threshold stops that; 4 MiB rather than
+/// 256 KiB keeps the many mid-sized buffers on the heap, which spares their page faults:
+/// 1 GB log, one core, 7.6 s / 75 MB (256 KiB) against 6.8 s / 78 MB (4 MiB).
+/// An explicit `MALLOC_MMAP_THRESHOLD_` in the environment wins.
+pub fn keep_rss_flat() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    for (variable, option, value) in [
-        ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 4 << 20),
-        ("MALLOC_TOP_PAD_", libc::M_TOP_PAD, 8 << 20),
-    ] {
-        if std::env::var_os(variable).is_none() {
-            // SAFETY: mallopt only changes allocator tuning; any value is valid for these options.
-            unsafe {
-                libc::mallopt(option, value);
-            }
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: mallopt only changes allocator tuning; any value is valid for this option.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
         }
     }
 }

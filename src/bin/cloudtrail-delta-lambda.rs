@@ -10,7 +10,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    cloudtrail_delta::memory::tune_malloc();
+    cloudtrail_delta::memory::keep_rss_flat();
     cloudtrail_delta::lambda::init_logging();
     let config = Config::from_env().inspect_err(|e| tracing::error!("{e}"))?;
     let function = Function::new(config).await;
