@@ -21,9 +21,9 @@ use url::Url;
 /// may be.
 pub const OBJECT_STORE_PART_BYTES: usize = 5 << 20;
 
-/// Bytes per part on a local file system, which takes parts of any size: a part small enough
-/// to be carved from malloc's heap, whose freed pages the next part reuses, where a 5 MiB one
-/// is mapped (and faulted in) afresh each time.
+/// Bytes per part on a local file system, which takes parts of any size: small enough to come
+/// from malloc's heap, where a freed part's pages may serve the next, where a 5 MiB one is
+/// mapped, and faulted in, afresh each time.
 pub const LOCAL_PART_BYTES: usize = 1 << 20;
 
 /// The part size for files under the table at `table_url`.
