@@ -168,7 +168,7 @@ async fn a_reset_writer_leaves_no_file_behind() {
     assert!(listed.is_empty(), "{listed:?}");
 }
 
-/// Sends a file of two and a half parts through `store` a megabyte at a time, checking that no
+/// Sends a file of two parts and 12 345 bytes through `store` a megabyte at a time, checking that no
 /// full part waits, and reads it back.
 async fn sends_in_parts_and_reads_back_whole(store: Arc<dyn ObjectStore>, part_bytes: usize) {
     let path = Path::from("event_date=2024-04-30/large.parquet");
