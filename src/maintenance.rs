@@ -308,8 +308,7 @@ async fn rewrite(
     let schema = kind.arrow_schema();
     let days = partition_days(date)?;
     let store: Arc<dyn ObjectStore> = table.log_store().object_store(None);
-    let part_bytes = crate::upload::part_bytes(table.table_url());
-    let mut writer = LogWriter::new(store.clone(), kind, target, part_bytes);
+    let mut writer = LogWriter::for_table(table, kind, target);
     for file in bin {
         // A small file (under three quarters of the target) is read whole, then decoded.
         let bytes = store

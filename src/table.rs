@@ -284,12 +284,7 @@ impl LogTable {
 
     /// A writer that streams zstd Parquet files into this table's partitions.
     pub fn writer(&self) -> LogWriter {
-        LogWriter::new(
-            self.table.log_store().object_store(None),
-            self.kind,
-            TARGET_FILE_SIZE,
-            crate::upload::part_bytes(self.table.table_url()),
-        )
+        LogWriter::for_table(&self.table, self.kind, TARGET_FILE_SIZE)
     }
 
     /// Commits `adds` as one append carrying the ingest id of every object they hold

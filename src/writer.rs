@@ -12,6 +12,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take;
 use arrow::datatypes::{Date32Type, SchemaRef};
+use deltalake::DeltaTable;
 use deltalake::errors::DeltaTableError;
 use deltalake::kernel::Add;
 use deltalake::logstore::object_store::{ObjectStore, path::Path};
@@ -22,7 +23,7 @@ use crate::encoding::writer_properties;
 use crate::file_stats::delta_stats;
 use crate::schema::{EVENT_DATE, LogKind};
 use crate::table::{partition_value, stats_columns};
-use crate::upload::FileUpload;
+use crate::upload::{FileUpload, part_bytes};
 
 /// Writes batches of a table's schema (partition column included) into Parquet files under
 /// the table's root, one partition folder per `event_date`.
@@ -79,6 +80,17 @@ impl LogWriter {
             writer_id: uuid::Uuid::new_v4(),
             files_started: 0,
         }
+    }
+
+    /// A writer into `table`, a table of `kind`: its store, with the part size that store
+    /// calls for (see [`part_bytes`]), rolling files at `target_file_size` bytes.
+    pub fn for_table(table: &DeltaTable, kind: LogKind, target_file_size: u64) -> Self {
+        Self::new(
+            table.log_store().object_store(None),
+            kind,
+            target_file_size,
+            part_bytes(table.table_url()),
+        )
     }
 
     /// Streams `batch` (of the table's schema, partition column included) into the files of
