@@ -39,8 +39,12 @@ const ROW_GROUP_BYTES: usize = 4 << 20;
 /// zstd level 1: on these columns as small as level 3 (smaller, measured) and a third faster.
 const ZSTD_LEVEL: i32 = 1;
 /// A string column is written without a dictionary when at least this share of its sampled
-/// values are distinct...
-const DISTINCT_SHARE: f64 = 0.9;
+/// values are distinct... At 70 % rather than 90 %, `sourceIPAddress`, `responseElements` and
+/// `additionalEventData` (75–82 % distinct in a sampled CloudTrail batch) lose their
+/// dictionaries: one-100k 2.3 % faster (11 interleaved runs) and its Parquet 6 KB smaller, the
+/// 1 GB log's 0.2 MB smaller; `requestParameters` (52 %) keeps its dictionary, and lost 2.7 %
+/// in Parquet bytes without it.
+const DISTINCT_SHARE: f64 = 0.7;
 /// ...and the sample holds at least this many of its values (fewer say little).
 const MIN_SAMPLED_VALUES: usize = 64;
 
@@ -176,6 +180,19 @@ mod tests {
         assert!(
             mostly_distinct_columns(&batch(MIN_SAMPLED_VALUES - 1, |i| i.to_string())).is_empty()
         );
+    }
+
+    #[test]
+    fn a_column_past_the_distinct_share_loses_its_dictionary() {
+        // 200 rows, 160 principals: 80 % distinct; 120 principals: 60 %.
+        let found = names(mostly_distinct_columns(&batch(200, |i| {
+            format!("p-{}", i % 160)
+        })));
+        assert_eq!(found[0], "userIdentity.principalId");
+        let found = names(mostly_distinct_columns(&batch(200, |i| {
+            format!("p-{}", i % 120)
+        })));
+        assert_eq!(found, ["eventID", "resources.list.element.ARN"]);
     }
 
     #[test]
