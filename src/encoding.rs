@@ -188,7 +188,14 @@ mod tests {
         let found = names(mostly_distinct_columns(&batch(200, |i| {
             format!("p-{}", i % 160)
         })));
-        assert_eq!(found[0], "userIdentity.principalId");
+        assert_eq!(
+            found,
+            [
+                "userIdentity.principalId",
+                "eventID",
+                "resources.list.element.ARN"
+            ]
+        );
         let found = names(mostly_distinct_columns(&batch(200, |i| {
             format!("p-{}", i % 120)
         })));
