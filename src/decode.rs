@@ -423,9 +423,7 @@ impl<R: Read> RecordFramer<R> {
             }
         }
     }
-}
 
-impl<R: Read> RecordFramer<R> {
     /// Finds the length of the object or array starting at `pos`, in which at most
     /// `max_depth` containers may be open at once, 64 bytes at a time (see
     /// [`crate::container_scan`]).
