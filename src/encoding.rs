@@ -90,7 +90,7 @@ pub fn writer_properties(
     Ok(builder.build())
 }
 
-/// The Parquet paths of the string columns of `batch` whose values are almost all distinct,
+/// The Parquet paths of the string columns of `batch` whose values are mostly distinct,
 /// each with the encoding it is written in instead of a dictionary.
 pub fn mostly_distinct_columns(batch: &RecordBatch) -> Vec<(ColumnPath, Encoding)> {
     let mut found = Vec::new();
@@ -250,7 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn only_top_level_random_identifiers_are_delta_length() {
+    fn random_identifiers_are_delta_length_and_other_columns_plain() {
         let encodings: Vec<(String, Encoding)> =
             mostly_distinct_columns(&batch(200, |i| format!("p-{i}")))
                 .into_iter()
