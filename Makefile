@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 
 LAMBDA_ZIP := target/lambda/cloudtrail-delta-lambda/bootstrap.zip
 
-.PHONY: demo test lint build deploy invoke-local bench bench-modes bench-memory soak clean tools
+.PHONY: demo test lint build deploy invoke-local bench bench-modes bench-memory bench-file-memory soak clean tools
 
 ## demo: build, then ingest the bundled sample logs into ./delta/ and print what landed.
 demo:
@@ -76,6 +76,13 @@ MEMORY_ARGS ?=
 bench-memory: $(VENV)/.installed
 	$(CARGO) build --release --bin cloudtrail-delta
 	$(PYTHON) bench/commit_memory.py $(MEMORY_ARGS)
+
+## bench-file-memory: peak RSS of ingesting one ~100 MB and one ~1 GB log (interleaved runs),
+## to see whether memory grows with the file. FILE_MEMORY_ARGS="--sizes 100mb,1gb,10gb --reps 5"
+FILE_MEMORY_ARGS ?=
+bench-file-memory: $(VENV)/.installed
+	$(CARGO) build --release --bin cloudtrail-delta
+	$(PYTHON) bench/file_memory.py $(FILE_MEMORY_ARGS)
 
 ## soak: thousands of log objects through 32 concurrent invocations of the release Lambda binary,
 ## with S3/DynamoDB faults injected and processes killed at the crash points; an independent

@@ -44,14 +44,15 @@ INPUTS = {
 }
 
 
-def make_input(name):
-    """The input's folder (files under the AWSLogs layout), generated once."""
+def make_input(name, args=None):
+    """The input's folder (files under the AWSLogs layout), generated once by
+    gen_cloudtrail.py with `args` (by default the named input's)."""
     folder = DATA / name
     done = folder / ".done"
     if done.exists():
         return folder
     shutil.rmtree(folder, ignore_errors=True)
-    args = INPUTS[name]
+    args = args or INPUTS[name]
     print(f"generating {name} …", file=sys.stderr)
     if "--single" in args:
         target = folder / KEY_DIR / f"123456789012_CloudTrail_us-east-1_20240430T2200Z_{name}.json.gz"
