@@ -11,44 +11,63 @@ Inputs (made once by ../shared/bench/gen_cloudtrail.py --seed 1, kept under benc
 all start with the same records):
   100mb   one file of 67 000 records (~101 MB of JSON, 13 MB gzipped)
   1gb     one file of 670 000 records (~1 006 MB of JSON); the same file as `make bench`'s one-1gb
-  10gb    one file of 6 700 000 records (~10 GB of JSON; generating it takes a while)
+  10gb    1gb's records ten times over in one file (~10 GB of JSON, made from 1gb's file by
+          streaming, as the generator would hold it all in memory; takes a few minutes)
 
   bench/file_memory.py [--reps N] [--sizes 100mb,1gb,10gb] [--one-core]
 """
 import argparse
-import os
-import pathlib
-import shutil
-import subprocess
+import gzip
 import sys
-import tempfile
 
 import run
 
-SIZES = {
+GENERATED = {
     "100mb": ("one-100mb", ["--single", "--records", "67000"]),
     "1gb": ("one-1gb", run.INPUTS["one-1gb"]),
-    "10gb": ("one-10gb", ["--single", "--records", "6700000"]),
 }
+REPEATED = {"10gb": ("one-10gb", "1gb", 10)}
 MIB = 1 << 20
+HEAD, TAIL = b'{"Records":[', b"]}"
 
 
-def peak_rss(folder, one_core):
-    """Peak RSS in bytes of ingesting `folder` into fresh tables."""
-    out = pathlib.Path(tempfile.mkdtemp(prefix="file-memory-", dir=run.DATA))
-    try:
-        cmd = (["taskset", "-c", "0"] if one_core else []) + [
-            str(run.OURS), "ingest", "--table", f"{out}/ct", "--insights-table", f"{out}/ins",
-            str(folder)]
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(process.pid, 0)
-        stderr = process.stderr.read().decode(errors="replace")
-        process.stderr.close()
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"ingest of {folder} failed:\n{stderr[-2000:]}")
-        return usage.ru_maxrss * 1024
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+def make_input(size):
+    """The folder of the log of `size`, made once."""
+    if size in GENERATED:
+        return run.make_input(*GENERATED[size])
+    name, base, times = REPEATED[size]
+    folder = run.DATA / name
+    if (folder / ".done").exists():
+        return folder
+    [source] = run.log_files(make_input(base))
+    target = folder / run.KEY_DIR / f"123456789012_CloudTrail_us-east-1_20240430T2200Z_{name}.json.gz"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    print(f"making {name} from {base}'s records, {times} times …", file=sys.stderr)
+    with gzip.open(target, "wb", compresslevel=1) as out:
+        out.write(HEAD)
+        for copy in range(times):
+            if copy:
+                out.write(b",")
+            copy_records(source, out)
+        out.write(TAIL)
+    (folder / ".done").touch()
+    return folder
+
+
+def copy_records(source, out):
+    """Writes the records of the log `source` (`{"Records":[...]}`, compact) without the brackets."""
+    with gzip.open(source, "rb") as stream:
+        if stream.read(len(HEAD)) != HEAD:
+            raise RuntimeError(f"{source} does not start with {HEAD!r}")
+        held = b""  # the last bytes read, which may hold the closing brackets
+        while chunk := stream.read(1 << 22):
+            held += chunk
+            out.write(held[:-16])
+            held = held[-16:]
+        held = held.rstrip()
+        if not held.endswith(TAIL):
+            raise RuntimeError(f"{source} does not end with {TAIL!r}")
+        out.write(held[: -len(TAIL)])
 
 
 def main():
@@ -59,18 +78,21 @@ def main():
     parser.add_argument("--one-core", action="store_true")
     args = parser.parse_args()
     sizes = args.sizes.split(",")
-    unknown = [s for s in sizes if s not in SIZES]
+    known = [*GENERATED, *REPEATED]
+    unknown = [s for s in sizes if s not in known]
     if unknown:
-        sys.exit(f"unknown size {', '.join(unknown)}; known: {', '.join(SIZES)}")
+        sys.exit(f"unknown size {', '.join(unknown)}; known: {', '.join(known)}")
     if not run.OURS.exists():
         sys.exit(f"{run.OURS} not found: cargo build --release")
     run.DATA.mkdir(parents=True, exist_ok=True)
-    folders = {size: run.make_input(*SIZES[size]) for size in sizes}
+    folders = {size: make_input(size) for size in sizes}
 
     peaks = {size: [] for size in sizes}
     for rep in range(args.reps):
         for size in sizes:
-            peaks[size].append(peak_rss(folders[size], args.one_core))
+            folder = folders[size]
+            _, rss, _ = run.run_once("ours", folder, run.log_files(folder), not args.one_core)
+            peaks[size].append(rss)
             print(f"rep {rep + 1}/{args.reps} {size}: {peaks[size][-1] / MIB:.1f} MiB",
                   file=sys.stderr)
 

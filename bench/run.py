@@ -80,8 +80,8 @@ def json_bytes(files):
     return total
 
 
-def command(tool, folder, files, out):
-    one_core = ["taskset", "-c", "0"]
+def command(tool, folder, files, out, pinned=True):
+    one_core = ["taskset", "-c", "0"] if pinned else []
     if tool in ("ours", "ours-1"):
         batch = ["--objects-per-commit", "1"] if tool == "ours-1" else []
         return one_core + [str(OURS), "ingest", *batch, "--table", f"{out}/ct", "--insights-table",
@@ -97,11 +97,11 @@ def command(tool, folder, files, out):
     raise ValueError(tool)
 
 
-def run_once(tool, folder, files):
-    """(wall seconds, peak RSS bytes, Parquet bytes written)."""
+def run_once(tool, folder, files, pinned=True):
+    """(wall seconds, peak RSS bytes, Parquet bytes written); on core 0 when `pinned`."""
     out = pathlib.Path(tempfile.mkdtemp(prefix=f"bench-{tool}-", dir=DATA))
     try:
-        cmd = command(tool, folder, files, out)
+        cmd = command(tool, folder, files, out, pinned)
         started = time.perf_counter()
         process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         _, status, usage = os.wait4(process.pid, 0)
