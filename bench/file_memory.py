@@ -3,7 +3,7 @@
 
 Ingests one log file of each size with the release CLI into a fresh local table and reports
 the peak resident set size (the kernel's `ru_maxrss` of the process, from wait4; this parent
-imports nothing large, so its own ~10 MB, which a vforked child's count includes until it
+imports nothing large, so its own ~15 MB, which a vforked child's count includes until it
 execs, stays far below the figure). Runs are interleaved, so a slow moment of the machine
 hits every size. Both cores, as the CLI and the Lambda run; `--one-core` pins to core 0.
 
@@ -12,7 +12,7 @@ all start with the same records):
   100mb   one file of 67 000 records (~101 MB of JSON, 13 MB gzipped)
   1gb     one file of 670 000 records (~1 006 MB of JSON); the same file as `make bench`'s one-1gb
   10gb    1gb's records ten times over in one file (~10 GB of JSON, made from 1gb's file by
-          streaming, as the generator would hold it all in memory; takes a few minutes)
+          streaming, as the generator would hold it all in memory; takes about a minute)
 
   bench/file_memory.py [--reps N] [--sizes 100mb,1gb,10gb] [--one-core]
 """
@@ -40,7 +40,7 @@ def make_input(size):
     if (folder / ".done").exists():
         return folder
     [source] = run.log_files(make_input(base))
-    target = folder / run.KEY_DIR / f"123456789012_CloudTrail_us-east-1_20240430T2200Z_{name}.json.gz"
+    target = run.single_log(folder, name)
     target.parent.mkdir(parents=True, exist_ok=True)
     print(f"making {name} from {base}'s records, {times} times …", file=sys.stderr)
     with gzip.open(target, "wb", compresslevel=1) as out:

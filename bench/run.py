@@ -55,7 +55,7 @@ def make_input(name, args=None):
     args = args or INPUTS[name]
     print(f"generating {name} …", file=sys.stderr)
     if "--single" in args:
-        target = folder / KEY_DIR / f"123456789012_CloudTrail_us-east-1_20240430T2200Z_{name}.json.gz"
+        target = single_log(folder, name)
         target.parent.mkdir(parents=True)
         with open(target, "wb") as out:
             subprocess.run([PYTHON, str(SHARED / "gen_cloudtrail.py"), *args, "--seed", "1"],
@@ -65,6 +65,11 @@ def make_input(name, args=None):
                         "--seed", "1"], check=True)
     done.touch()
     return folder
+
+
+def single_log(folder, name):
+    """Where the one log file of the input `name` goes in its folder."""
+    return folder / KEY_DIR / f"123456789012_CloudTrail_us-east-1_20240430T2200Z_{name}.json.gz"
 
 
 def log_files(folder):
