@@ -93,7 +93,7 @@ def main():
             folder = folders[size]
             _, rss, _ = run.run_once("ours", folder, run.log_files(folder), not args.one_core)
             peaks[size].append(rss)
-            print(f"rep {rep + 1}/{args.reps} {size}: {peaks[size][-1] / MIB:.1f} MiB",
+            print(f"rep {rep + 1}/{args.reps} {size}: {rss / MIB:.1f} MiB",
                   file=sys.stderr)
 
     print()
