@@ -324,14 +324,21 @@ impl Ingester {
         let table = self.open_table(kind).await.map_err(|_| None)?;
         table.refresh().await.map_err(|_| None)?;
         let mut outcomes = vec![Outcome::AlreadyIngested { kind }; members.len()];
+        let ingest_ids: Vec<String> = members
+            .iter()
+            .map(|&index| items[index].object.ingest_id())
+            .collect();
+        let asked: Vec<(&str, &str)> = members
+            .iter()
+            .zip(&ingest_ids)
+            .map(|(&index, id)| (id.as_str(), items[index].object.uri.as_str()))
+            .collect();
+        let held = table.holds(&asked).await.map_err(|_| None)?;
         let mut todo = Vec::new();
         let mut ids = HashSet::new();
-        for (slot, &index) in members.iter().enumerate() {
-            let ingest_id = items[index].object.ingest_id();
+        for (slot, (&index, ingest_id)) in members.iter().zip(ingest_ids).enumerate() {
             // An object twice in one batch is ingested once.
-            if ids.insert(ingest_id.clone())
-                && !table.contains(&ingest_id).await.map_err(|_| None)?
-            {
+            if ids.insert(ingest_id.clone()) && !held[slot] {
                 todo.push((slot, index, ingest_id));
             }
         }
@@ -432,7 +439,7 @@ impl Ingester {
         table.refresh().await.map_err(table_error(table))?;
         let ingest_id = object.ingest_id();
         if table
-            .contains(&ingest_id)
+            .contains(&ingest_id, &object.uri)
             .await
             .map_err(table_error(table))?
         {

@@ -12,8 +12,10 @@
 //!   ([`container_scan`] finds where each one ends);
 //! - [`columns`] and [`schema`]: parsing records straight into Arrow builders;
 //!   [`rescue`] keeps whatever the schema cannot type;
-//! - [`table`]: the Delta table (creation, idempotent commits); [`ingested`] indexes the
-//!   ingest ids it holds; [`writer`] streams batches into its Parquet files, encoded as
+//! - [`table`]: the Delta table (creation, idempotent commits); [`ingested`] reads the
+//!   objects its recent commits hold, and [`ingest_index`] keeps every object it holds, so
+//!   that exactly-once state does not grow with history; [`writer`] streams batches into its
+//!   Parquet files, encoded as
 //!   [`encoding`] chooses, sent in parts by [`upload`], described by [`file_stats`];
 //! - [`ingest`]: the stages wired together for one object;
 //! - [`source`]: identities of log objects and local listing;
@@ -33,6 +35,7 @@ pub mod event;
 pub mod file_stats;
 pub mod fuzz;
 pub mod ingest;
+pub mod ingest_index;
 pub mod ingested;
 pub mod json_reader;
 pub mod lambda;

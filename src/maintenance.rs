@@ -12,7 +12,7 @@
 //! Rewriting needs only the Parquet reader and the table's own writer, not delta-rs'
 //! `datafusion` feature, so the maintenance function stays as lean as the ingest function.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,9 +27,11 @@ use deltalake::{DeltaTable, DeltaTableBuilder};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::ingest::TableUris;
+use crate::ingest_index::IngestIndex;
+use crate::logstore::without_log_cleanup;
 use crate::logstore::{self, CommitMode};
 use crate::schema::{EVENT_DATE, LogKind};
-use crate::table::{partition_days, without_log_cleanup};
+use crate::table::{TXN_RETENTION, TXN_RETENTION_PROPERTY, partition_days};
 use crate::writer::LogWriter;
 
 /// What maintenance does and keeps.
@@ -72,6 +74,12 @@ pub struct Compaction {
 /// What a full maintenance run did to one table.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Upkeep {
+    /// Objects added to the ingest index (see [`crate::ingest_index`]).
+    pub objects_indexed: usize,
+    /// Index partitions whose files were merged into one.
+    pub index_partitions_compacted: usize,
+    /// Whether this run gave the table its `txn` retention (a table made by an older version).
+    pub txn_retention_set: bool,
     pub compaction: Compaction,
     /// Files VACUUM deleted.
     pub files_vacuumed: usize,
@@ -120,6 +128,17 @@ impl std::fmt::Display for Upkeep {
         let c = &self.compaction;
         write!(
             f,
+            "{} objects indexed ({} index partitions merged){}, ",
+            self.objects_indexed,
+            self.index_partitions_compacted,
+            if self.txn_retention_set {
+                format!(", {TXN_RETENTION_PROPERTY} set to {TXN_RETENTION:?}")
+            } else {
+                String::new()
+            }
+        )?;
+        write!(
+            f,
             "{} partitions compacted ({} files into {}, {:.1} MB into {:.1} MB)",
             c.partitions,
             c.files_removed,
@@ -142,12 +161,16 @@ impl std::fmt::Display for Upkeep {
     }
 }
 
-/// Compacts, vacuums and cleans the log of one table.
+/// Brings the ingest index up to date, gives an older table its `txn` retention, writes a
+/// checkpoint (which drops expired `txn` actions: the index holds them), then compacts,
+/// vacuums and cleans the log of one table.
 pub async fn upkeep(
     table: DeltaTable,
     kind: LogKind,
     settings: Settings,
 ) -> Result<(DeltaTable, Upkeep), DeltaTableError> {
+    let (table, objects_indexed, index_partitions_compacted, txn_retention_set) =
+        index_and_checkpoint(table, settings).await?;
     let (mut table, compaction) = compact(table, kind, settings).await?;
     table.update_incremental(None).await?;
     // The log before VACUUM: delta-rs cleans it after VACUUM's first commit whatever the
@@ -159,11 +182,53 @@ pub async fn upkeep(
     Ok((
         table,
         Upkeep {
+            objects_indexed,
+            index_partitions_compacted,
+            txn_retention_set,
             compaction,
             files_vacuumed,
             log_entries_cleaned,
         },
     ))
+}
+
+/// Extends the table's ingest index through its newest version and merges the index's
+/// files per delivery date; sets `delta.setTransactionRetentionDuration` on a table made
+/// without it (a metadata commit: concurrent ingests retry once on it), only once the index
+/// holds every id; then writes a checkpoint. Gives the table, the objects indexed, the index
+/// partitions merged, and whether the retention was set.
+pub async fn index_and_checkpoint(
+    mut table: DeltaTable,
+    settings: Settings,
+) -> Result<(DeltaTable, usize, usize, bool), DeltaTableError> {
+    table.update_incremental(None).await?;
+    let version = table.version().unwrap_or(0);
+    let mut index = IngestIndex::open(table.table_url(), &HashMap::new()).await?;
+    let indexed = index.catch_up(table.log_store().as_ref(), version).await?;
+    let merged = index.compact().await?;
+    if let Some(index_table) = index.table() {
+        vacuum(index_table.clone(), settings).await?;
+    }
+    let has_retention = table
+        .snapshot()?
+        .metadata()
+        .configuration()
+        .contains_key(TXN_RETENTION_PROPERTY);
+    if !has_retention {
+        table = table
+            .set_tbl_properties()
+            .with_properties(HashMap::from([(
+                TXN_RETENTION_PROPERTY.to_owned(),
+                TXN_RETENTION.to_owned(),
+            )]))
+            .with_commit_properties(without_log_cleanup())
+            .await?;
+        // The metadata commit is one more commit for the index to cover.
+        let version = table.version().unwrap_or(0);
+        index.catch_up(table.log_store().as_ref(), version).await?;
+    }
+    deltalake::protocol::checkpoints::create_checkpoint(&table, None).await?;
+    Ok((table, indexed, merged, !has_retention))
 }
 
 /// Deletes files the table no longer references (removed by compaction, or written by

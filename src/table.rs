@@ -1,11 +1,19 @@
 //! A Delta table of log records: created on first use, appended to one source object per commit.
 //!
 //! Exactly-once per source object rests on Delta transaction identifiers (`txn` actions): each
-//! commit carries `txn { appId: <the object's ingest id>, version: 1 }`. Before writing, the
-//! ingester asks the table whether that app id is already present; when two ingests of the same
-//! object race, the loser's commit fails in delta-rs' conflict checker
-//! (`ConcurrentTransaction`) and is reported as already ingested. Transaction identifiers are
-//! table state, not file names, so they survive OPTIMIZE and checkpoints.
+//! commit carries `txn { appId: <the object's ingest id>, version: 1, lastUpdated }` per
+//! object. Before writing, the ingester asks whether the table holds that id: in the commits
+//! its ingest index does not cover yet ([`RecentIngests`]), then in the index
+//! ([`IngestIndex`]), whose lookups cost one or two ranged reads whatever the table's age.
+//! When two ingests of the same object race, the loser's commit fails in delta-rs' conflict
+//! checker (`ConcurrentTransaction`) and is reported as already ingested. Transaction
+//! identifiers are table state, not file names, so they survive OPTIMIZE and checkpoints.
+//!
+//! State that does not grow with history: the table keeps `txn` actions in its checkpoints
+//! for [`TXN_RETENTION`] only (`delta.setTransactionRetentionDuration`), and its writers
+//! extend the index before every checkpoint they write ([`LogTable::commit`]), so an id
+//! leaves the checkpoints only once the index holds it, and a cold start reads at most about
+//! one checkpoint interval of commits plus the index's ranged reads.
 //!
 //! The table handle is refreshed incrementally, so the cost of an append does not grow with
 //! the number of files; every [`RELOAD_AFTER_VERSIONS`] versions it is loaded afresh from the
@@ -15,16 +23,16 @@ use std::collections::HashMap;
 
 use deltalake::errors::DeltaTableError;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::{
-    CommitBuilder, CommitConflictError, CommitProperties, TransactionError,
-};
+use deltalake::kernel::transaction::{CommitBuilder, CommitConflictError, TransactionError};
 use deltalake::kernel::{Action, Add, StructType, Transaction};
 use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::config::TablePropertiesExt;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 
-use crate::ingested::IngestedIds;
-use crate::logstore::{self, CommitMode};
+use crate::ingest_index::IngestIndex;
+use crate::ingested::{IngestedObject, RecentIngests, SOURCES_KEY, delivery_day};
+use crate::logstore::{self, CommitMode, without_log_cleanup};
 use crate::schema::{EVENT_DATE, LogKind};
 use crate::writer::LogWriter;
 
@@ -33,6 +41,8 @@ use crate::writer::LogWriter;
 /// - `delta.appendOnly`: audit logs are evidence; rows are never updated or deleted
 ///   (OPTIMIZE and VACUUM still work: they do not change data).
 /// - `delta.checkpointInterval`: a checkpoint every 100 commits keeps table loads fast.
+/// - `delta.setTransactionRetentionDuration`: checkpoints keep `txn` actions for
+///   [`TXN_RETENTION`]; the ingest index remembers the objects after that.
 /// - `delta.dataSkippingStatsColumns`: file statistics on the columns people filter on
 ///   ([`stats_columns`]), instead of the first 32 leaf columns (mostly `userIdentity`
 ///   internals).
@@ -40,12 +50,26 @@ pub fn table_properties(kind: LogKind) -> Vec<(&'static str, String)> {
     vec![
         ("delta.appendOnly", "true".to_owned()),
         ("delta.checkpointInterval", "100".to_owned()),
+        (TXN_RETENTION_PROPERTY, TXN_RETENTION.to_owned()),
         (
             "delta.dataSkippingStatsColumns",
             stats_columns(kind).join(","),
         ),
     ]
 }
+
+/// The table property that expires `txn` actions from checkpoints.
+pub const TXN_RETENTION_PROPERTY: &str = "delta.setTransactionRetentionDuration";
+
+/// How long checkpoints keep an ingested object's `txn` action. Lookups do not depend on it
+/// (the ingest index holds every id before a checkpoint drops it); it bounds the checkpoints,
+/// and covers Lambda's asynchronous retries (up to 6 hours) for other Delta readers of `txn`.
+pub const TXN_RETENTION: &str = "interval 6 hours";
+
+/// An object whose key's delivery date is this many days before its ingest is a backfill:
+/// its `txn` action carries that date as `lastUpdated`, so it is expired from the start and
+/// a backfill of years adds nothing to checkpoints (the index and the log remember it).
+const BACKFILL_AFTER_DAYS: i64 = 2;
 
 /// The columns people filter on, of which the Delta log and the Parquet footers keep
 /// statistics (min, max, null count).
@@ -135,25 +159,22 @@ pub enum CommitOutcome {
 pub struct LogTable {
     kind: LogKind,
     table: DeltaTable,
-    /// The ingest ids in the table, loaded on first use; `Unreadable` when the table's
-    /// checkpoints are of a kind the index does not read (then delta-rs is asked per id).
-    ingested: Index,
+    /// Options of the table's store, for its ingest index.
+    storage_options: HashMap<String, String>,
+    /// What the table holds, loaded on first use; `Unreadable` when the table's checkpoints
+    /// are of a kind [`RecentIngests`] does not read (then delta-rs is asked per id).
+    ingested: Ingested,
     /// The version the handle was last loaded afresh at.
     loaded_at: u64,
 }
 
-enum Index {
+enum Ingested {
     NotLoaded,
-    Loaded(IngestedIds),
+    Loaded {
+        recent: RecentIngests,
+        index: IngestIndex,
+    },
     Unreadable,
-}
-
-/// Commit properties without delta-rs' expired-log cleanup after the commit, for every
-/// commit we make. delta-rs lists all of `_delta_log` to do it (every file, on every commit:
-/// one object per commit keeps a month of them) and compiles a regex; maintenance cleans the
-/// log itself instead, and counts what it deleted (`maintenance::upkeep`).
-pub(crate) fn without_log_cleanup() -> CommitProperties {
-    CommitProperties::default().with_cleanup_expired_logs(Some(false))
 }
 
 impl LogTable {
@@ -186,7 +207,8 @@ impl LogTable {
             kind,
             loaded_at: table.version().unwrap_or(0),
             table,
-            ingested: Index::NotLoaded,
+            storage_options: storage_options.clone(),
+            ingested: Ingested::NotLoaded,
         })
     }
 
@@ -252,34 +274,65 @@ impl LogTable {
             fresh.load().await?;
             self.loaded_at = fresh.version().unwrap_or(0);
             self.table = fresh;
+            // What the index took over since is forgotten: loaded again on the next lookup.
+            self.ingested = Ingested::NotLoaded;
             return Ok(());
         }
         self.table.update_incremental(None).await
     }
 
-    /// Whether an object with this ingest id is already in the table.
+    /// Which of `objects` (ingest id and URI of each) the table already holds, in order.
     /// As of the loaded version: [`refresh`](Self::refresh) first to see other writers' commits.
-    pub async fn contains(&mut self, ingest_id: &str) -> Result<bool, DeltaTableError> {
+    pub async fn holds(&mut self, objects: &[(&str, &str)]) -> Result<Vec<bool>, DeltaTableError> {
         let version = self.table.version().unwrap_or(0);
         let log_store = self.table.log_store();
-        if let Index::NotLoaded = self.ingested {
-            self.ingested = match IngestedIds::load(log_store.as_ref(), version).await? {
-                Some(index) => Index::Loaded(index),
-                None => Index::Unreadable,
-            };
+        if let Ingested::NotLoaded = self.ingested {
+            let index = IngestIndex::open(self.table.table_url(), &self.storage_options).await?;
+            let watermark = index.watermark().await?;
+            self.ingested =
+                match RecentIngests::load(log_store.as_ref(), watermark, version).await? {
+                    Some(recent) => Ingested::Loaded { recent, index },
+                    None => Ingested::Unreadable,
+                };
         }
         match &mut self.ingested {
-            Index::Loaded(index) => {
-                index.catch_up(log_store.as_ref(), version).await?;
-                Ok(index.contains(ingest_id))
+            Ingested::Loaded { recent, index } => {
+                recent.catch_up(log_store.as_ref(), version).await?;
+                let mut held: Vec<bool> =
+                    objects.iter().map(|(id, _)| recent.contains(id)).collect();
+                let ask: Vec<(&str, Option<chrono::NaiveDate>)> = objects
+                    .iter()
+                    .zip(&held)
+                    .filter(|(_, held)| !**held)
+                    .map(|((id, uri), _)| (*id, delivery_day(uri)))
+                    .collect();
+                if !ask.is_empty() {
+                    let found = index.lookup(&ask).await?;
+                    for ((id, _), held) in objects.iter().zip(held.iter_mut()) {
+                        *held |= found.contains(*id);
+                    }
+                }
+                Ok(held)
             }
-            Index::NotLoaded | Index::Unreadable => Ok(self
-                .table
-                .snapshot()?
-                .transaction_version(log_store.as_ref(), ingest_id)
-                .await?
-                .is_some()),
+            Ingested::NotLoaded | Ingested::Unreadable => {
+                let snapshot = self.table.snapshot()?;
+                let mut held = Vec::with_capacity(objects.len());
+                for (id, _) in objects {
+                    held.push(
+                        snapshot
+                            .transaction_version(log_store.as_ref(), id)
+                            .await?
+                            .is_some(),
+                    );
+                }
+                Ok(held)
+            }
         }
+    }
+
+    /// Whether the table holds the object with this ingest id and URI (see [`holds`](Self::holds)).
+    pub async fn contains(&mut self, ingest_id: &str, uri: &str) -> Result<bool, DeltaTableError> {
+        Ok(self.holds(&[(ingest_id, uri)]).await?[0])
     }
 
     /// A writer that streams zstd Parquet files into this table's partitions.
@@ -288,24 +341,60 @@ impl LogTable {
     }
 
     /// Commits `adds` as one append carrying the ingest id of every object they hold
-    /// (`objects`: ingest id and URI of each).
+    /// (`objects`: ingest id and URI of each). When the commit is due a checkpoint, extends
+    /// the ingest index first, then writes the checkpoint (see the module docs).
     pub async fn commit(
         &mut self,
         adds: Vec<Add>,
         objects: &[(&str, &str)],
     ) -> Result<CommitOutcome, DeltaTableError> {
-        let now = chrono::Utc::now().timestamp_millis();
+        let mut retried_metadata = false;
+        loop {
+            match self.commit_once(adds.clone(), objects).await {
+                // Maintenance changed the table's properties meanwhile: once more on the new
+                // metadata, if the schema is still ours.
+                Err(DeltaTableError::Transaction {
+                    source: TransactionError::CommitConflict(CommitConflictError::MetadataChanged),
+                }) if !retried_metadata => {
+                    retried_metadata = true;
+                    self.table.update_incremental(None).await?;
+                    self.check_schema()?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn check_schema(&self) -> Result<(), DeltaTableError> {
+        let expected: StructType = self.kind.arrow_schema().as_ref().try_into_kernel()?;
+        if self.table.snapshot()?.schema().as_ref() != &expected {
+            return Err(DeltaTableError::Generic(format!(
+                "{} changed to another schema than the {} schema of this version",
+                self.uri(),
+                self.kind
+            )));
+        }
+        Ok(())
+    }
+
+    async fn commit_once(
+        &mut self,
+        adds: Vec<Add>,
+        objects: &[(&str, &str)],
+    ) -> Result<CommitOutcome, DeltaTableError> {
+        let now = chrono::Utc::now();
         let transactions = objects
             .iter()
-            .map(|(ingest_id, _)| Transaction::new_with_last_update(*ingest_id, 1, Some(now)))
+            .map(|(ingest_id, uri)| {
+                Transaction::new_with_last_update(*ingest_id, 1, Some(last_updated(uri, now)))
+            })
             .collect();
         let sources: Vec<&str> = objects.iter().map(|(_, uri)| *uri).collect();
         let properties = without_log_cleanup()
             .with_application_transactions(transactions)
-            .with_metadata([(
-                "cloudtrail_delta.sources".to_owned(),
-                serde_json::json!(sources),
-            )])
+            .with_metadata([(SOURCES_KEY.to_owned(), serde_json::json!(sources))])
+            // The checkpoint waits for the index (below).
+            .with_create_checkpoint(false)
             .with_max_retries(100);
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
@@ -323,10 +412,28 @@ impl LogTable {
                 let version = done.version();
                 let retries = done.metrics.num_retries;
                 self.table.state = Some(done.snapshot());
-                if let Index::Loaded(index) = &mut self.ingested {
-                    for (ingest_id, _) in objects {
-                        index.insert(ingest_id);
+                if let Ingested::Loaded { recent, .. } = &mut self.ingested {
+                    for (ingest_id, uri) in objects {
+                        recent.insert(IngestedObject {
+                            ingest_id: (*ingest_id).to_owned(),
+                            uri: Some((*uri).to_owned()),
+                            version,
+                            committed_at_ms: now.timestamp_millis(),
+                        });
                     }
+                }
+                let interval = self
+                    .table
+                    .snapshot()?
+                    .table_config()
+                    .checkpoint_interval()
+                    .get();
+                if (version + 1).is_multiple_of(interval)
+                    && let Err(e) = self.index_and_checkpoint().await
+                {
+                    // The commit stands; the next checkpoint, or maintenance, tries again.
+                    tracing::warn!(table = %self.uri(), version, error = %e,
+                        "no checkpoint: the ingest index could not be extended");
                 }
                 Ok(CommitOutcome::Committed { version, retries })
             }
@@ -334,10 +441,12 @@ impl LogTable {
                 source: TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
             }) => {
                 self.refresh().await?;
-                let mut held = 0;
-                for (ingest_id, _) in objects {
-                    held += usize::from(self.contains(ingest_id).await?);
-                }
+                let held = self
+                    .holds(objects)
+                    .await?
+                    .into_iter()
+                    .filter(|h| *h)
+                    .count();
                 if held == objects.len() {
                     Ok(CommitOutcome::AlreadyIngested)
                 } else {
@@ -351,6 +460,36 @@ impl LogTable {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Extends the ingest index through the loaded version, then writes a checkpoint there:
+    /// the checkpoint may drop expired `txn` actions because the index holds them.
+    pub async fn index_and_checkpoint(&mut self) -> Result<(), DeltaTableError> {
+        let version = self.table.version().unwrap_or(0);
+        if let Ingested::NotLoaded = self.ingested {
+            self.holds(&[]).await?;
+        }
+        let Ingested::Loaded { recent, index } = &mut self.ingested else {
+            return Err(DeltaTableError::Generic(
+                "the table's checkpoint is of a kind the ingest index cannot read".into(),
+            ));
+        };
+        let log_store = self.table.log_store();
+        recent.catch_up(log_store.as_ref(), version).await?;
+        index.extend(&recent.through(version), version).await?;
+        recent.forget_through(version);
+        deltalake::protocol::checkpoints::create_checkpoint(&self.table, None).await
+    }
+}
+
+/// The `lastUpdated` of an object's `txn` action: now, or for a backfill (an object whose key
+/// was dated [`BACKFILL_AFTER_DAYS`] or more before now) the start of its delivery day.
+fn last_updated(uri: &str, now: chrono::DateTime<chrono::Utc>) -> i64 {
+    match delivery_day(uri) {
+        Some(day) if (now.date_naive() - day).num_days() >= BACKFILL_AFTER_DAYS => day
+            .and_hms_opt(0, 0, 0)
+            .map_or(now.timestamp_millis(), |t| t.and_utc().timestamp_millis()),
+        _ => now.timestamp_millis(),
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Instant;
 use cloudtrail_delta::budget::{Budget, OverBudget};
 use cloudtrail_delta::decode::Limits;
 use cloudtrail_delta::ingest::{BatchItem, Cause};
+use cloudtrail_delta::ingest_index::IngestIndex;
 use cloudtrail_delta::table::RELOAD_AFTER_VERSIONS;
 use cloudtrail_delta::{LogKind, Outcome, SourceObject};
 use common::*;
@@ -183,6 +184,11 @@ async fn writes_a_checkpoint_every_hundred_commits() {
     }
     assert!(checkpoint.exists());
     assert_eq!(rows_in_log(&dir.path().join("ct")), 99);
+    // The writer extended the ingest index through the checkpoint's version first.
+    let root = deltalake::ensure_table_uri(dir.path().join("ct").to_str().unwrap()).unwrap();
+    let index = IngestIndex::open(&root, &Default::default()).await.unwrap();
+    assert_eq!(index.watermark().await.unwrap(), Some(99));
+    assert_eq!(index.rows().await.unwrap(), 99);
     // A new handle loads from the checkpoint and still knows what was ingested before it.
     let mut fresh = self::ingester(dir.path());
     assert!(matches!(

@@ -33,6 +33,9 @@ async fn main() -> Result<(), Error> {
                         log_entries_cleaned = done.log_entries_cleaned, "maintenance done: {done}");
                     tables.push(json!({
                         "table": uri, "kind": kind.to_string(),
+                        "objects_indexed": done.objects_indexed,
+                        "index_partitions_compacted": done.index_partitions_compacted,
+                        "txn_retention_set": done.txn_retention_set,
                         "partitions_compacted": done.compaction.partitions,
                         "files_removed": done.compaction.files_removed,
                         "files_added": done.compaction.files_added,

@@ -19,6 +19,7 @@ pub mod lock_table;
 use std::sync::Arc;
 
 use deltalake::errors::{DeltaResult, DeltaTableError};
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::logstore::object_store::ObjectStore;
 use deltalake::logstore::{
     LogStore, LogStoreConfig, LogStoreFactory, StorageConfig, logstore_factories,
@@ -139,6 +140,14 @@ impl LogStoreFactory for LockTableFactory {
             self.lock.clone(),
         )))
     }
+}
+
+/// Commit properties without delta-rs' expired-log cleanup after the commit, for every
+/// commit we make. delta-rs lists all of `_delta_log` to do it (every file, on every commit:
+/// one object per commit keeps a month of them) and compiles a regex; maintenance cleans the
+/// log itself instead, and counts what it deleted (`maintenance::upkeep`).
+pub fn without_log_cleanup() -> CommitProperties {
+    CommitProperties::default().with_cleanup_expired_logs(Some(false))
 }
 
 #[cfg(test)]

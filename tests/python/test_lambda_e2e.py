@@ -369,7 +369,7 @@ def parquet_keys(aws, prefix):
     keys = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
         keys |= {o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".parquet")
-                 and "/_delta_log/" not in o["Key"]}
+                 and "/_delta_log/" not in o["Key"] and "/_ingest_index/" not in o["Key"]}
     return keys
 
 

@@ -103,8 +103,15 @@ def test_maintain_compacts_and_vacuums_what_readers_see_unchanged(tmp_path):
     after = DeltaTable(str(tmp_path / "ct"))
     partitions = {u.rsplit("/", 2)[1] for u in after.file_uris()}
     assert len(after.file_uris()) == len(partitions), "one file per partition left"
-    on_disk = [p for p in (tmp_path / "ct").rglob("*.parquet") if "_delta_log" not in str(p)]
+    on_disk = [p for p in (tmp_path / "ct").rglob("*.parquet")
+               if "_delta_log" not in str(p) and "_ingest_index" not in str(p)]
     assert len(on_disk) == len(after.file_uris()), "VACUUM deleted the compacted-away files"
     check_table(tmp_path / "ct", source_records(logs, "CloudTrail"))
+    # The ingest index names every object once, with its URI; VACUUM left it alone.
+    index = DeltaTable(str(tmp_path / "ct" / "_ingest_index")).to_pyarrow_table()
+    uris = sorted(index.column("source_uri").to_pylist())
+    assert uris == sorted(p.resolve().as_uri() for p in logs.rglob("*.json.gz")
+                          if "/CloudTrail/" in str(p)), uris
+    assert len(set(index.column("ingest_id").to_pylist())) == len(uris)
     # Re-ingesting after compaction adds nothing.
     assert "already ingested: 12" in ingest(tmp_path, logs).stdout
