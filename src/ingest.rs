@@ -144,6 +144,11 @@ pub struct Ingester {
     read_ahead: usize,
 }
 
+/// Times the objects of a batch are tried together before the rest go one by one: each try
+/// that fails drops the object at fault and reads the others again (their shared files were
+/// never committed).
+pub const SHARED_ATTEMPTS: usize = 3;
+
 /// Objects of a batch read at once, by default (see [`Ingester::with_read_ahead`]).
 pub const DEFAULT_READ_AHEAD: usize = 4;
 
@@ -229,7 +234,8 @@ impl Ingester {
         Ok(self.tables.get_mut(&kind).expect("inserted above"))
     }
 
-    /// Ingests one object; `open` gives its bytes as delivered (gzip or plain JSON).
+    /// Ingests one object; `open` gives its bytes as delivered (gzip or plain JSON). The
+    /// same path as a batch of one ([`ingest_batch`](Self::ingest_batch)).
     pub async fn ingest<R, F>(
         &mut self,
         object: &SourceObject,
@@ -239,16 +245,20 @@ impl Ingester {
         R: Read + Send + 'static,
         F: FnOnce() -> std::io::Result<R> + Send + 'static,
     {
-        let kind = match route(&object.key) {
-            Route::Skip(reason) => return Ok(Outcome::Skipped(reason)),
-            Route::Ingest(kind) => kind,
+        let once = std::sync::Mutex::new(Some(open));
+        let item = BatchItem {
+            object: object.clone(),
+            open: Arc::new(move || {
+                let open = once
+                    .lock()
+                    .ok()
+                    .and_then(|mut held| held.take())
+                    .ok_or_else(|| std::io::Error::other("the object was opened already"))?;
+                Ok(Box::new(open()?) as Box<dyn Read + Send>)
+            }),
         };
-        self.ingest_as(kind, object, open)
-            .await
-            .map_err(|cause| IngestError {
-                uri: object.uri.clone(),
-                cause,
-            })
+        let mut results = self.ingest_batch(std::slice::from_ref(&item)).await;
+        results.pop().expect("one result per object")
     }
 
     /// Ingests several objects with one commit per table: their records share Parquet files
@@ -256,9 +266,10 @@ impl Ingester {
     /// still in the table wholly or not at all, and exactly once. Results are in the order of
     /// `items`.
     ///
-    /// If one object fails, or the shared commit cannot be made, nothing of the shared write is
-    /// committed (its files stay unreferenced, for VACUUM): the failed object is reported and
-    /// the others are ingested one commit each, so a bad object fails only itself.
+    /// If one object fails, nothing of the shared write is committed (its files stay
+    /// unreferenced, for VACUUM): the failed object is reported and the others are read again
+    /// and committed together, up to [`SHARED_ATTEMPTS`] times; after that, or when the shared
+    /// commit itself fails, they are committed one by one, so a bad object fails only itself.
     pub async fn ingest_batch(&mut self, items: &[BatchItem]) -> Vec<Result<Outcome, IngestError>> {
         let mut results: Vec<Option<Result<Outcome, IngestError>>> =
             std::iter::repeat_with(|| None).take(items.len()).collect();
@@ -269,35 +280,49 @@ impl Ingester {
                 Route::Ingest(kind) => by_kind.entry(kind).or_default().push(index),
             }
         }
-        for (kind, members) in by_kind {
-            let failed = match self.ingest_together(kind, items, &members).await {
-                Ok(outcomes) => {
-                    for (index, outcome) in members.iter().zip(outcomes) {
-                        results[*index] = Some(Ok(outcome));
+        let failed = |index: usize, cause| IngestError {
+            uri: items[index].object.uri.clone(),
+            cause,
+        };
+        for (kind, mut members) in by_kind {
+            let mut attempts = 0;
+            while !members.is_empty() {
+                attempts += 1;
+                let alone = members.len() == 1;
+                match self.ingest_together(kind, items, &members).await {
+                    Ok(outcomes) => {
+                        for (index, outcome) in members.iter().zip(outcomes) {
+                            results[*index] = Some(Ok(outcome));
+                        }
+                        break;
                     }
-                    continue;
+                    Err(Failure::Object(index, cause)) => {
+                        results[index] = Some(Err(failed(index, cause)));
+                        members.retain(|&m| m != index);
+                        if attempts < SHARED_ATTEMPTS {
+                            continue;
+                        }
+                    }
+                    Err(Failure::Shared(cause)) if alone => {
+                        results[members[0]] = Some(Err(failed(members[0], cause)));
+                        break;
+                    }
+                    Err(Failure::Shared(cause)) => {
+                        tracing::warn!(kind = %kind, objects = members.len(), error = %cause,
+                            "the shared commit failed; committing the objects one by one");
+                    }
                 }
-                Err(failed) => failed,
-            };
-            if let Some((index, cause)) = failed {
-                results[index] = Some(Err(IngestError {
-                    uri: items[index].object.uri.clone(),
-                    cause,
-                }));
-            }
-            for &index in &members {
-                if results[index].is_none() {
-                    let item = &items[index];
-                    let open = item.open.clone();
-                    let result = self
-                        .ingest_as(kind, &item.object, move || open())
-                        .await
-                        .map_err(|cause| IngestError {
-                            uri: item.object.uri.clone(),
-                            cause,
-                        });
+                // One by one from here.
+                for &index in &members {
+                    let result = match self.ingest_together(kind, items, &[index]).await {
+                        Ok(mut outcomes) => Ok(outcomes.remove(0)),
+                        Err(Failure::Object(_, cause) | Failure::Shared(cause)) => {
+                            Err(failed(index, cause))
+                        }
+                    };
                     results[index] = Some(result);
                 }
+                break;
             }
         }
         results
@@ -307,22 +332,23 @@ impl Ingester {
     }
 
     /// Writes the objects `members` of `items` (all of `kind`) and commits them once. `Err`
-    /// when that cannot be done; it names the object at fault if one is (then the others are
-    /// fine to retry on their own).
+    /// when that cannot be done: the object at fault if one is (the others are fine to retry
+    /// without it), else the cause of the shared failure.
     async fn ingest_together(
         &mut self,
         kind: LogKind,
         items: &[BatchItem],
         members: &[usize],
-    ) -> Result<Vec<Outcome>, Option<(usize, Cause)>> {
+    ) -> Result<Vec<Outcome>, Failure> {
         let (limits, budget) = (self.limits, self.budget);
         let read_ahead = self.read_ahead;
         for &index in members {
             self.admit(&items[index].object)
-                .map_err(|cause| Some((index, cause)))?;
+                .map_err(|cause| Failure::Object(index, cause))?;
         }
-        let table = self.open_table(kind).await.map_err(|_| None)?;
-        table.refresh().await.map_err(|_| None)?;
+        let table = self.open_table(kind).await.map_err(Failure::Shared)?;
+        let table_error = table_error(table);
+        table.refresh().await.map_err(table_error.clone())?;
         let mut outcomes = vec![Outcome::AlreadyIngested { kind }; members.len()];
         let ingest_ids: Vec<String> = members
             .iter()
@@ -333,7 +359,7 @@ impl Ingester {
             .zip(&ingest_ids)
             .map(|(&index, id)| (id.as_str(), items[index].object.uri.as_str()))
             .collect();
-        let held = table.holds(&asked).await.map_err(|_| None)?;
+        let held = table.holds(&asked).await.map_err(table_error.clone())?;
         let mut todo = Vec::new();
         let mut ids = HashSet::new();
         for (slot, (&index, ingest_id)) in members.iter().zip(ingest_ids).enumerate() {
@@ -372,8 +398,8 @@ impl Ingester {
                     writer.reset();
                     return Err(match cause {
                         // The shared writer failed: not this object's fault.
-                        Cause::Table { .. } => None,
-                        cause => Some((index, cause)),
+                        cause @ Cause::Table { .. } => Failure::Shared(cause),
+                        cause => Failure::Object(index, cause),
                     });
                 }
             }
@@ -381,14 +407,16 @@ impl Ingester {
         let started = Instant::now();
         let adds = match writer.flush().await {
             Ok(adds) => adds,
-            Err(_) => {
+            Err(e) => {
                 writer.reset();
-                return Err(None);
+                return Err(table_error(e));
             }
         };
         let flush = started.elapsed();
         let files = adds.len();
-        budget.check().map_err(|_| None)?;
+        budget
+            .check()
+            .map_err(|over| Failure::Shared(Cause::OverBudget(over)))?;
 
         crate::crash::point(crate::crash::BEFORE_COMMIT);
         let started = Instant::now();
@@ -399,8 +427,8 @@ impl Ingester {
         let (version, retries) = match table.commit(adds, &objects).await {
             Ok(CommitOutcome::Committed { version, retries }) => (version, retries),
             Ok(CommitOutcome::AlreadyIngested) => return Ok(outcomes),
-            // Another writer took some of the objects, or the commit failed: one by one.
-            Err(_) => return Err(None),
+            // Another writer took some of the objects, or the commit failed.
+            Err(e) => return Err(table_error(e)),
         };
         let commit = started.elapsed();
         for ((slot, _, _), (parsed, write)) in todo.iter().zip(written) {
@@ -415,80 +443,23 @@ impl Ingester {
         }
         Ok(outcomes)
     }
+}
 
-    async fn ingest_as<R, F>(
-        &mut self,
-        kind: LogKind,
-        object: &SourceObject,
-        open: F,
-    ) -> Result<Outcome, Cause>
-    where
-        R: Read + Send + 'static,
-        F: FnOnce() -> std::io::Result<R> + Send + 'static,
-    {
-        let (limits, budget) = (self.limits, self.budget);
-        self.admit(object)?;
-        let table = self.open_table(kind).await?;
-        let table_error = |table: &LogTable| {
-            let uri = table.uri();
-            move |source| Cause::Table {
-                table: uri,
-                source: Box::new(source),
-            }
-        };
-        table.refresh().await.map_err(table_error(table))?;
-        let ingest_id = object.ingest_id();
-        if table
-            .contains(&ingest_id, &object.uri)
-            .await
-            .map_err(table_error(table))?
-        {
-            return Ok(Outcome::AlreadyIngested { kind });
-        }
+/// Why objects ingested together could not be committed.
+enum Failure {
+    /// This object (its index in the batch) failed; the others may go on without it.
+    Object(usize, Cause),
+    /// The shared write or commit failed, through no one object's fault.
+    Shared(Cause),
+}
 
-        let mut writer = table.writer();
-        let table_uri = table.uri();
-        let (parsed, mut write_time) = match Reading::start(kind, &object.uri, open, limits)
-            .write_into(&mut writer, &table_uri, budget)
-            .await
-        {
-            Ok(done) => done,
-            Err(cause) => {
-                writer.reset();
-                return Err(cause);
-            }
-        };
-        let started = Instant::now();
-        let adds = match writer.flush().await {
-            Ok(adds) => adds,
-            Err(e) => {
-                writer.reset();
-                return Err(table_error(table)(e));
-            }
-        };
-        write_time += started.elapsed();
-        let files = adds.len();
-        budget.check()?;
-
-        crate::crash::point(crate::crash::BEFORE_COMMIT);
-        let started = Instant::now();
-        let outcome = table
-            .commit(adds, &[(ingest_id.as_str(), object.uri.as_str())])
-            .await
-            .map_err(table_error(table))?;
-        let commit = started.elapsed();
-        Ok(match outcome {
-            CommitOutcome::AlreadyIngested => Outcome::AlreadyIngested { kind },
-            CommitOutcome::Committed { version, retries } => Outcome::Ingested(parsed.report(
-                kind,
-                Committed {
-                    files,
-                    version,
-                    retries,
-                    write: write_time,
-                    commit,
-                },
-            )),
+/// Turns a Delta error of `table` into the shared failure it causes.
+fn table_error(table: &LogTable) -> impl Fn(DeltaTableError) -> Failure + Clone + use<> {
+    let uri = table.uri();
+    move |source| {
+        Failure::Shared(Cause::Table {
+            table: uri.clone(),
+            source: Box::new(source),
         })
     }
 }

@@ -429,10 +429,73 @@ async fn a_bad_object_fails_only_itself_in_a_batch() {
     assert!(error.uri.ends_with("_bad.json.gz"), "{error}");
     assert!(matches!(&results[2], Ok(Outcome::Ingested(r)) if r.records == 4));
     // The shared write that held part of the bad object was never committed; the good
-    // objects landed on their own, the bad one not at all.
+    // objects were read again and landed together in one commit, the bad one not at all.
+    assert_eq!(
+        version(dir.path()),
+        1,
+        "one commit for the rest of the batch"
+    );
+    assert!(matches!(
+        (&results[0], &results[2]),
+        (Ok(Outcome::Ingested(a)), Ok(Outcome::Ingested(b))) if a.version == 1 && b.version == 1
+    ));
     assert_eq!(
         event_ids_in_log(&dir.path().join("ct")),
         expected_ids(&[("a", 3), ("b", 4)])
+    );
+}
+
+#[tokio::test]
+async fn a_batch_tries_together_three_times_then_goes_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ingester = ingester(dir.path());
+    let truncated = |tag: &str| {
+        let mut log = log(5, tag);
+        log.truncate(log.len() / 2);
+        log
+    };
+    // Each try together meets one more bad object, written after the good ones' first.
+    let opened = Arc::new(AtomicUsize::new(0));
+    let counted = {
+        let item = item("a", log(3, "a"));
+        let (open, opened) = (item.open.clone(), opened.clone());
+        BatchItem {
+            open: Arc::new(move || {
+                opened.fetch_add(1, Ordering::SeqCst);
+                open()
+            }),
+            ..item
+        }
+    };
+    let items = vec![
+        counted,
+        item("b", log(2, "b")),
+        item("bad1", truncated("bad1")),
+        item("bad2", truncated("bad2")),
+        item("bad3", truncated("bad3")),
+        item("c", log(4, "c")),
+    ];
+    let results = ingester.ingest_batch(&items).await;
+    for bad in &results[2..5] {
+        assert!(bad.is_err(), "{bad:?}");
+    }
+    // Three shared tries failed (one bad object each): the rest went one commit each.
+    let versions: Vec<u64> = [0, 1, 5]
+        .iter()
+        .map(|&i| match &results[i] {
+            Ok(Outcome::Ingested(report)) => report.version,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(
+        opened.load(Ordering::SeqCst),
+        4,
+        "read in three tries, then alone"
+    );
+    assert_eq!(
+        event_ids_in_log(&dir.path().join("ct")),
+        expected_ids(&[("a", 3), ("b", 2), ("c", 4)])
     );
 }
 
