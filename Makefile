@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 
 LAMBDA_ZIP := target/lambda/cloudtrail-delta-lambda/bootstrap.zip
 
-.PHONY: demo test lint build deploy invoke-local bench bench-modes bench-memory bench-file-memory soak clean tools
+.PHONY: demo test lint build deploy invoke-local bench bench-modes bench-memory bench-file-memory bench-scale soak clean tools
 
 ## demo: build, then ingest the bundled sample logs into ./delta/ and print what landed.
 demo:
@@ -83,6 +83,15 @@ FILE_MEMORY_ARGS ?=
 bench-file-memory: $(VENV)/.installed
 	$(CARGO) build --release --bin cloudtrail-delta
 	$(PYTHON) bench/file_memory.py $(FILE_MEMORY_ARGS)
+
+## bench-scale: a cold ingest of a new object and of a day-1 object again, against tables whose
+## history holds 1 k, 1 M, 10 M and 90 M objects (built synthetically at their worst point),
+## on a local table and on moto_server's S3: wall time, peak RSS, checkpoint and index bytes,
+## requests. SCALE_ARGS="--scales 1k,1m --stores local"
+SCALE_ARGS ?=
+bench-scale: $(VENV)/.installed
+	$(CARGO) build --release --bin cloudtrail-delta
+	$(PYTHON) bench/scale.py $(SCALE_ARGS)
 
 ## soak: thousands of log objects through 32 concurrent invocations of the release Lambda binary,
 ## with S3/DynamoDB faults injected and processes killed at the crash points; an independent
