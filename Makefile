@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 
 LAMBDA_ZIP := target/lambda/cloudtrail-delta-lambda/bootstrap.zip
 
-.PHONY: demo test lint build deploy invoke-local bench bench-modes bench-memory bench-file-memory bench-scale soak clean tools
+.PHONY: demo test lint build deploy invoke-local bench bench-modes bench-memory bench-file-memory bench-scale bench-commit-rate soak clean tools
 
 ## demo: build, then ingest the bundled sample logs into ./delta/ and print what landed.
 demo:
@@ -92,6 +92,14 @@ SCALE_ARGS ?=
 bench-scale: $(VENV)/.installed
 	$(CARGO) build --release --bin cloudtrail-delta
 	$(PYTHON) bench/scale.py $(SCALE_ARGS)
+
+## bench-commit-rate: commits a second of one table, modelled and measured, per commit mode at
+## 1 and 4 concurrent writers, with a fixed latency injected on every S3 and DynamoDB request
+## of the emulator; also the model at AWS's published latencies. RATE_ARGS="--commits 40"
+RATE_ARGS ?=
+bench-commit-rate: $(VENV)/.installed
+	$(CARGO) build --release --bin cloudtrail-delta
+	$(PYTHON) bench/commit_rate.py $(RATE_ARGS)
 
 ## soak: thousands of log objects through 32 concurrent invocations of the release Lambda binary,
 ## with S3/DynamoDB faults injected and processes killed at the crash points; an independent

@@ -15,6 +15,9 @@ the Nth request (`nth`). The faults are the ones AWS clients meet in production:
   (or before the response, when it has no body);
 - `latency`: executed after a delay of up to `max_latency` seconds.
 
+Apart from faults, `s3_latency` and `dynamodb_latency` delay every request to that service by
+a fixed number of seconds, as a service whose latency is known (the commit-rate bench).
+
 `only` limits the faults to requests of one operation (a DynamoDB `X-Amz-Target` suffix such
 as "PutItem", or an S3 method such as "PUT"). The proxy counts what it injected (`stats`), so
 a test can check that every kind happened.
@@ -62,8 +65,10 @@ class FaultProxy:
     """Listens on a free port of 127.0.0.1 and forwards to `upstream` (host, port)."""
 
     def __init__(self, upstream_port, rate=0.0, kinds=KINDS, nth=None, seed=0, max_latency=0.5,
-                 only=None):
+                 only=None, s3_latency=0.0, dynamodb_latency=0.0):
         self.upstream_port = upstream_port
+        self.fixed_latency = {"s3": s3_latency, "dynamodb": dynamodb_latency}
+        self.by_service = Counter()
         self.rate = rate
         self.kinds = tuple(kinds)
         self.nth = dict(nth or {})
@@ -89,6 +94,7 @@ class FaultProxy:
     def choose(self, service, operation):
         """The fault for the next request to `service` ("s3" or "dynamodb"), or None."""
         with self.lock:
+            self.by_service[service] += 1
             if self.only is not None and operation != self.only:
                 return None, 0.0
             self.requests += 1
@@ -156,6 +162,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         service = "dynamodb" if target.startswith("DynamoDB") else "s3"
         operation = target.rsplit(".", 1)[-1] if service == "dynamodb" else self.command
         kind, dice = self.proxy.choose(service, operation)
+        if self.proxy.fixed_latency[service]:
+            threading.Event().wait(self.proxy.fixed_latency[service])
         if kind in ERRORS:
             status, headers, error = ERRORS[kind]
             self._send(status, headers, error)
