@@ -25,7 +25,9 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::errors::{DeltaResult, DeltaTableError};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::{CommitBuilder, CommitConflictError, TransactionError};
+use deltalake::kernel::transaction::{
+    CommitBuilder, CommitConflictError, CommitProperties, TransactionError,
+};
 use deltalake::kernel::{Action, Add, LogicalFileView, StructType, Transaction};
 use deltalake::logstore::LogStore;
 use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt, path::Path};
@@ -182,11 +184,7 @@ impl IngestIndex {
         }
         let store = self.table.log_store().object_store(None);
         for file in self.table.snapshot()?.log_data().iter() {
-            let date = file
-                .partition_values_map()
-                .get(DELIVERY_DATE)
-                .cloned()
-                .flatten();
+            let date = delivery_date_of(&file);
             let Some(wanted) = by_date.get(&date) else {
                 continue;
             };
@@ -223,23 +221,12 @@ impl IngestIndex {
                 partition_by: Some(vec![DELIVERY_DATE.to_owned()]),
                 predicate: None,
             };
-            let committed = CommitBuilder::from(
-                without_log_cleanup()
-                    .with_application_transaction(txn)
-                    .with_max_retries(10),
-            )
-            .with_actions(adds.into_iter().map(Action::Add).collect())
-            .build(
-                Some(self.table.snapshot()?),
-                self.table.log_store(),
-                operation,
-            )
-            .await;
-            match committed {
-                Ok(done) => {
-                    self.table.state = Some(done.snapshot());
-                    return Ok(true);
-                }
+            let properties = without_log_cleanup()
+                .with_application_transaction(txn)
+                .with_max_retries(10);
+            let actions = adds.into_iter().map(Action::Add).collect();
+            match self.commit(properties, actions, operation).await {
+                Ok(()) => return Ok(true),
                 // Another writer moved the watermark meanwhile: look again (its files and
                 // ours overlap; ours stay unreferenced, for VACUUM).
                 Err(DeltaTableError::Transaction {
@@ -250,6 +237,25 @@ impl IngestIndex {
             }
         }
         Ok(false)
+    }
+
+    /// Commits `actions` to the index table and keeps the new state.
+    async fn commit(
+        &mut self,
+        properties: CommitProperties,
+        actions: Vec<Action>,
+        operation: DeltaOperation,
+    ) -> DeltaResult<()> {
+        let done = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(
+                Some(self.table.snapshot()?),
+                self.table.log_store(),
+                operation,
+            )
+            .await?;
+        self.table.state = Some(done.snapshot());
+        Ok(())
     }
 
     async fn create(&mut self) -> DeltaResult<()> {
@@ -333,11 +339,7 @@ impl IngestIndex {
         self.refresh().await?;
         let mut by_date: BTreeMap<Option<String>, Vec<LogicalFileView>> = BTreeMap::new();
         for file in self.table.snapshot()?.log_data().iter() {
-            let date = file
-                .partition_values_map()
-                .get(DELIVERY_DATE)
-                .cloned()
-                .flatten();
+            let date = delivery_date_of(&file);
             by_date.entry(date).or_default().push(file);
         }
         let store = self.table.log_store().object_store(None);
@@ -364,19 +366,8 @@ impl IngestIndex {
                 predicate: None,
                 target_size: 0,
             };
-            let committed = CommitBuilder::from(without_log_cleanup())
-                .with_actions(actions)
-                .build(
-                    Some(self.table.snapshot()?),
-                    self.table.log_store(),
-                    operation,
-                )
-                .await;
-            match committed {
-                Ok(done) => {
-                    self.table.state = Some(done.snapshot());
-                    compacted += 1;
-                }
+            match self.commit(without_log_cleanup(), actions, operation).await {
+                Ok(()) => compacted += 1,
                 // A concurrent compaction of the same partition won; its result stands.
                 Err(DeltaTableError::Transaction {
                     source: TransactionError::CommitConflict(_),
@@ -403,6 +394,14 @@ impl IngestIndex {
         }
         Ok(rows)
     }
+}
+
+/// The delivery-date partition value of an index file (`None`: the null partition).
+fn delivery_date_of(file: &LogicalFileView) -> Option<String> {
+    file.partition_values_map()
+        .get(DELIVERY_DATE)
+        .cloned()
+        .flatten()
 }
 
 /// Writes one index file of `rows` (sorted by id) under the partition of `date`.

@@ -16,7 +16,7 @@ use arrow::array::{Array, AsArray};
 use cloudtrail_delta::ingest::BatchItem;
 use cloudtrail_delta::ingest_index::{INDEX_DIR, IngestIndex};
 use cloudtrail_delta::logstore::CommitMode;
-use cloudtrail_delta::maintenance::{self, Settings};
+use cloudtrail_delta::maintenance::{self, Settings, Upkeep};
 use cloudtrail_delta::table::{CommitOutcome, LogTable, TXN_RETENTION, TXN_RETENTION_PROPERTY};
 use cloudtrail_delta::{LogKind, Outcome, SourceObject};
 use common::*;
@@ -58,19 +58,16 @@ fn settings() -> Settings {
     }
 }
 
-async fn open(dir: &Path) -> deltalake::DeltaTable {
-    maintenance::open(
-        dir.join("ct").to_str().unwrap(),
-        &CommitMode::ConditionalPut,
-    )
-    .await
-    .unwrap()
-    .expect("the table exists")
+/// Runs maintenance on the CloudTrail table under `dir`.
+async fn maintain(dir: &Path) -> (deltalake::DeltaTable, Upkeep) {
+    maintenance::upkeep(open_table(dir).await, LogKind::CloudTrail, settings())
+        .await
+        .unwrap()
 }
 
 /// Shortens the table's `txn` retention to one second (a metadata commit).
 async fn expire_txns_after_a_second(dir: &Path) {
-    open(dir)
+    open_table(dir)
         .await
         .set_tbl_properties()
         .with_properties(HashMap::from([(
@@ -131,9 +128,7 @@ async fn a_redelivery_after_the_txn_window_adds_nothing() {
     ));
     expire_txns_after_a_second(dir.path()).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_, done) = maintenance::upkeep(open(dir.path()).await, LogKind::CloudTrail, settings())
-        .await
-        .unwrap();
+    let (_, done) = maintain(dir.path()).await;
     assert_eq!(done.objects_indexed, 1);
     // The window has passed: the checkpoint no longer names the object; the index does.
     assert_eq!(
@@ -192,9 +187,7 @@ async fn a_backfill_rerun_over_objects_ingested_long_ago_adds_nothing() {
     }
     assert_eq!(version, self::version(dir.path()));
 
-    let (_, done) = maintenance::upkeep(open(dir.path()).await, LogKind::CloudTrail, settings())
-        .await
-        .unwrap();
+    let (_, done) = maintain(dir.path()).await;
     assert_eq!(done.objects_indexed, 120);
     // Backfilled objects' transactions are expired from the start: none in the checkpoint.
     assert_eq!(
@@ -224,7 +217,7 @@ async fn after_maintenance_the_checkpoint_holds_no_expired_ids() {
     }
     let ct = dir.path().join("ct");
     // Live objects are in the window: a checkpoint now keeps their ids.
-    deltalake::checkpoints::create_checkpoint(&open(dir.path()).await, None)
+    deltalake::checkpoints::create_checkpoint(&open_table(dir.path()).await, None)
         .await
         .unwrap();
     assert_eq!(checkpoint_txns(&ct).len(), 5);
@@ -232,9 +225,7 @@ async fn after_maintenance_the_checkpoint_holds_no_expired_ids() {
     expire_txns_after_a_second(dir.path()).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     ingest_item(&mut ingester, &item_on(&today(), "fresh")).await;
-    let (_, done) = maintenance::upkeep(open(dir.path()).await, LogKind::CloudTrail, settings())
-        .await
-        .unwrap();
+    let (_, done) = maintain(dir.path()).await;
     assert_eq!(done.objects_indexed, 6);
     // Only the object ingested within the last second may be left.
     let left = checkpoint_txns(&ct);
@@ -250,7 +241,7 @@ async fn maintenance_upgrades_a_table_made_without_the_txn_retention() {
         ingest_item(&mut ingester, &item_on(&today(), &format!("u{i}"))).await;
     }
     // A table of an older version: the same, less the retention property.
-    let table = open(dir.path()).await;
+    let table = open_table(dir.path()).await;
     let mut configuration: HashMap<String, String> =
         table.snapshot().unwrap().metadata().configuration().clone();
     assert!(configuration.remove(TXN_RETENTION_PROPERTY).is_some());
@@ -276,9 +267,7 @@ async fn maintenance_upgrades_a_table_made_without_the_txn_retention() {
             Outcome::Ingested(_)
         ));
     }
-    let (table, done) = maintenance::upkeep(open(&old).await, LogKind::CloudTrail, settings())
-        .await
-        .unwrap();
+    let (table, done) = maintain(&old).await;
     assert!(done.txn_retention_set);
     assert_eq!(done.objects_indexed, 3);
     assert_eq!(
@@ -302,9 +291,7 @@ async fn maintenance_upgrades_a_table_made_without_the_txn_retention() {
         ingest_item(&mut older, &item_on(&today(), "after")).await,
         Outcome::Ingested(_)
     ));
-    let (_, again) = maintenance::upkeep(open(&old).await, LogKind::CloudTrail, settings())
-        .await
-        .unwrap();
+    let (_, again) = maintain(&old).await;
     assert!(!again.txn_retention_set);
 }
 

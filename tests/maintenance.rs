@@ -7,7 +7,6 @@ mod common;
 
 use std::time::Duration;
 
-use cloudtrail_delta::logstore::CommitMode;
 use cloudtrail_delta::maintenance::{self, Settings};
 use cloudtrail_delta::{LogKind, Outcome};
 use common::*;
@@ -19,14 +18,11 @@ fn settings() -> Settings {
     }
 }
 
-async fn open(dir: &std::path::Path) -> deltalake::DeltaTable {
-    maintenance::open(
-        dir.join("ct").to_str().unwrap(),
-        &CommitMode::ConditionalPut,
-    )
-    .await
-    .unwrap()
-    .expect("the table exists")
+/// Compacts the CloudTrail table under `dir` with the tests' settings.
+async fn compact(dir: &std::path::Path) -> (deltalake::DeltaTable, maintenance::Compaction) {
+    maintenance::compact(open_table(dir).await, LogKind::CloudTrail, settings())
+        .await
+        .unwrap()
 }
 
 /// Ingests `n` objects of 4 records, one commit each; gives their (tag, records).
@@ -54,9 +50,7 @@ async fn compaction_keeps_every_row_once_and_what_was_ingested() {
     let table_dir = dir.path().join("ct");
     assert_eq!(live_adds(&table_dir).len(), 12);
 
-    let (_, done) = maintenance::compact(open(dir.path()).await, LogKind::CloudTrail, settings())
-        .await
-        .unwrap();
+    let (_, done) = compact(dir.path()).await;
     assert_eq!(
         (done.partitions, done.files_removed, done.files_added),
         (1, 12, 1)
@@ -76,10 +70,7 @@ async fn compaction_keeps_every_row_once_and_what_was_ingested() {
         "{outcome:?}"
     );
     // And a second compaction has nothing left to do.
-    let (_, nothing) =
-        maintenance::compact(open(dir.path()).await, LogKind::CloudTrail, settings())
-            .await
-            .unwrap();
+    let (_, nothing) = compact(dir.path()).await;
     assert_eq!(nothing.files_removed, 0);
 }
 
@@ -92,10 +83,7 @@ async fn compaction_racing_ingest_loses_nothing() {
     let ingesting = tokio::spawn(async move { ingest_one_by_one(&path, "during", 15).await });
     let mut compactions = Vec::new();
     while !ingesting.is_finished() || compactions.is_empty() {
-        let (_, done) =
-            maintenance::compact(open(dir.path()).await, LogKind::CloudTrail, settings())
-                .await
-                .unwrap();
+        let (_, done) = compact(dir.path()).await;
         compactions.push(done);
     }
     logs.extend(ingesting.await.unwrap());
@@ -149,10 +137,7 @@ async fn vacuum_deletes_only_unreferenced_files() {
         }
         files
     };
-    let (table, compacted) =
-        maintenance::compact(open(dir.path()).await, LogKind::CloudTrail, settings())
-            .await
-            .unwrap();
+    let (table, compacted) = compact(dir.path()).await;
     assert_eq!(compacted.files_removed, 5);
     let before = parquet(&table_dir).len();
     let (_, vacuumed) = maintenance::vacuum(table, settings()).await.unwrap();
@@ -165,7 +150,7 @@ async fn vacuum_deletes_only_unreferenced_files() {
     assert_eq!(event_ids_in_log(&table_dir), ids(&logs));
 
     // With the default retention (7 days) nothing this young is deleted.
-    let (_, none) = maintenance::vacuum(open(dir.path()).await, Settings::default())
+    let (_, none) = maintenance::vacuum(open_table(dir.path()).await, Settings::default())
         .await
         .unwrap();
     assert_eq!(none, 0);
@@ -176,7 +161,7 @@ async fn expired_log_entries_go_at_maintenance_not_at_each_commit() {
     let dir = tempfile::tempdir().unwrap();
     // Versions 0 (create) to 3, then a checkpoint at 3.
     ingest_one_by_one(dir.path(), "a", 3).await;
-    let table = open(dir.path()).await;
+    let table = open_table(dir.path()).await;
     deltalake::checkpoints::create_checkpoint(&table, None)
         .await
         .unwrap();
@@ -196,9 +181,13 @@ async fn expired_log_entries_go_at_maintenance_not_at_each_commit() {
     ingest_one_by_one(dir.path(), "b", 1).await;
     assert!((0..=4).all(|version| entry(version).exists()));
     // Maintenance removes those the checkpoint covers.
-    let (_, upkeep) = maintenance::upkeep(open(dir.path()).await, LogKind::CloudTrail, settings())
-        .await
-        .unwrap();
+    let (_, upkeep) = maintenance::upkeep(
+        open_table(dir.path()).await,
+        LogKind::CloudTrail,
+        settings(),
+    )
+    .await
+    .unwrap();
     let left: Vec<bool> = (0..=4).map(|version| entry(version).exists()).collect();
     assert_eq!(left, [false, false, false, true, true]);
     assert_eq!(upkeep.log_entries_cleaned, 3);

@@ -31,6 +31,17 @@ pub fn object(name: &str, content: &[u8]) -> SourceObject {
     }
 }
 
+/// The CloudTrail table under `dir` (`dir/ct`), loaded as maintenance opens it.
+pub async fn open_table(dir: &Path) -> deltalake::DeltaTable {
+    cloudtrail_delta::maintenance::open(
+        dir.join("ct").to_str().unwrap(),
+        &cloudtrail_delta::logstore::CommitMode::ConditionalPut,
+    )
+    .await
+    .unwrap()
+    .expect("the table exists")
+}
+
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
     enc.write_all(data).unwrap();
