@@ -13,6 +13,7 @@
 //! and writes with an unsafe rename; [`use_lock_table`] replaces its S3 log store factory with
 //! ours, and [`check_log_store`] refuses a table whose log store does not match the mode.
 
+pub mod commit_cache;
 pub mod dynamodb;
 pub mod lock_table;
 
@@ -26,6 +27,7 @@ use deltalake::logstore::{
 };
 use url::Url;
 
+pub use commit_cache::{CachedCommits, CommitCache};
 pub use dynamodb::DynamoDbLogStore;
 pub use lock_table::LockTable;
 
@@ -92,11 +94,17 @@ pub fn use_lock_table(lock: LockTable) {
 /// Sets up `mode` for this process: with [`CommitMode::DynamoDb`], tables on S3 commit through
 /// that lock table from now on.
 pub fn install(mode: &CommitMode, config: &aws_config::SdkConfig) {
-    if let CommitMode::DynamoDb { table_name } = mode {
-        use_lock_table(LockTable::new(
+    match mode {
+        CommitMode::DynamoDb { table_name } => use_lock_table(LockTable::new(
             crate::aws::dynamodb_client(config),
             table_name.clone(),
-        ));
+        )),
+        CommitMode::ConditionalPut => {
+            for scheme in ["s3://", "s3a://"] {
+                let url = Url::parse(scheme).expect("a valid scheme URL");
+                logstore_factories().insert(url, Arc::new(ConditionalPutFactory));
+            }
+        }
     }
 }
 
@@ -133,6 +141,7 @@ impl LogStoreFactory for LockTableFactory {
         location: &Url,
         options: &StorageConfig,
     ) -> DeltaResult<Arc<dyn LogStore>> {
+        let (prefixed_store, root_store) = cached_commits(prefixed_store, root_store, location);
         Ok(Arc::new(DynamoDbLogStore::new(
             prefixed_store,
             root_store,
@@ -140,6 +149,45 @@ impl LogStoreFactory for LockTableFactory {
             self.lock.clone(),
         )))
     }
+}
+
+/// delta-rs' own log store for S3 (conditional writes), over stores that cache commit files.
+struct ConditionalPutFactory;
+
+impl LogStoreFactory for ConditionalPutFactory {
+    fn with_options(
+        &self,
+        prefixed_store: Arc<dyn ObjectStore>,
+        root_store: Arc<dyn ObjectStore>,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
+        let (prefixed_store, root_store) = cached_commits(prefixed_store, root_store, location);
+        Ok(deltalake::logstore::default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
+}
+
+/// A table's two views of its store (rooted at the table, and at the bucket) with one
+/// commit-file cache between them (see [`commit_cache`]).
+fn cached_commits(
+    prefixed_store: Arc<dyn ObjectStore>,
+    root_store: Arc<dyn ObjectStore>,
+    location: &Url,
+) -> (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) {
+    let cache = CommitCache::shared();
+    (
+        Arc::new(CachedCommits::new(
+            prefixed_store,
+            cache.clone(),
+            location.path(),
+        )),
+        Arc::new(CachedCommits::new(root_store, cache, "")),
+    )
 }
 
 /// Commit properties without delta-rs' expired-log cleanup after the commit, for every
