@@ -143,7 +143,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The commit mode of the environment, with the AWS setup it needs (also when `needs_s3`).
+/// The commit mode of the environment, with the AWS setup it needs (also when `needs_s3`: S3
+/// sources, or tables on S3, whose stores get the commit-file cache of the installed mode).
 async fn commit_setup(
     needs_s3: bool,
 ) -> anyhow::Result<(CommitMode, Option<aws_config::SdkConfig>)> {
@@ -209,8 +210,11 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     if let Some(n) = max_record_bytes {
         limits.max_record_bytes = usize::try_from(n).unwrap_or(usize::MAX);
     }
-    let (commit_mode, aws_config) =
-        commit_setup(sources.iter().any(|s| s.starts_with("s3://"))).await?;
+    let on_s3 = sources.iter().any(|s| s.starts_with("s3://"))
+        || [&tables.table, &tables.insights_table]
+            .iter()
+            .any(|t| t.starts_with("s3"));
+    let (commit_mode, aws_config) = commit_setup(on_s3).await?;
     let s3 = aws_config
         .as_ref()
         .map(|config| S3Source::new(aws::s3_client(config)));
