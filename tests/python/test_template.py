@@ -107,3 +107,44 @@ def test_the_new_bucket_frees_what_vacuum_deletes_under_the_tables_prefix():
 def test_a_tables_bucket_of_ones_own_gets_no_rules_on_the_log_bucket():
     resources = expand(TablesBucket="my-tables")
     assert "LifecycleConfiguration" not in resources["LogBucket"]["Properties"]
+
+
+def parameter_accepts(name, value):
+    """Whether `value` matches parameter `name`'s AllowedPattern (a Java regex; these
+    patterns mean the same in Python's)."""
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    return re.fullmatch(template["Parameters"][name]["AllowedPattern"], value) is not None
+
+
+@pytest.mark.parametrize("prefix, allowed", [
+    ("delta/", True), ("org/tables/", True), ("tables-2026/", True),
+    ("*/", False), ("AWSLogs/", False), ("x/AWSLogs/", False), ("AWSLogs/delta/", False),
+    ("del*ta/", False), ("delta?/", False), ("/delta/", False), ("delta", False),
+    ("a//b/", False), ("", False),
+])
+def test_the_tables_prefix_never_covers_the_logs_nor_holds_wildcards(prefix, allowed):
+    assert parameter_accepts("TablesPrefix", prefix) is allowed
+
+
+def test_the_tables_prefix_must_differ_from_the_log_prefix():
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    (assertion,) = template["Rules"]["TablesApartFromLogs"]["Assertions"]
+
+    def holds(tables, logs):
+        values = {"TablesPrefix": tables, "LogPrefix": logs}
+
+        def evaluate(node):
+            if "Ref" in node:
+                return values[node["Ref"]]
+            if "Fn::Equals" in node:
+                a, b = map(evaluate, node["Fn::Equals"])
+                return a == b
+            if "Fn::Not" in node:
+                return not evaluate(node["Fn::Not"][0])
+            raise AssertionError(f"unexpected {node}")
+
+        return evaluate(assertion["Assert"])
+
+    assert holds("delta/", "")
+    assert holds("delta/", "org-trail/")
+    assert not holds("org-trail/", "org-trail/")
