@@ -148,3 +148,23 @@ def test_the_tables_prefix_must_differ_from_the_log_prefix():
     assert holds("delta/", "")
     assert holds("delta/", "org-trail/")
     assert not holds("org-trail/", "org-trail/")
+
+
+def queue_statements(**parameters):
+    policy = expand(**parameters)["DeliveryQueuePolicy"]["Properties"]["PolicyDocument"]
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
+def test_only_the_stacks_own_rule_and_bucket_may_send_to_the_queue_over_tls():
+    statements = queue_statements(ExistingLogBucket="trail-bucket")
+    events = statements["ExistingBucketEvents"]
+    assert events["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ExistingBucketRule", "Arn"]}}}
+    deny = statements["DenyInsecureTransport"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "sqs:*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # With a bucket of the stack's own there is no EventBridge rule to allow.
+    assert "ExistingBucketEvents" not in queue_statements()
+    assert "DenyInsecureTransport" in queue_statements()
+    for statement in statements.values():
+        if statement["Effect"] == "Allow":
+            assert "aws:SourceArn" in str(statement["Condition"]), statement
