@@ -46,7 +46,7 @@ use parquet::file::statistics::Statistics;
 use url::Url;
 
 use crate::ingested::{IngestedObject, RecentIngests};
-use crate::logstore::without_log_cleanup;
+use crate::logstore::{create_once, without_log_cleanup};
 
 /// The index's folder under the data table's root.
 pub const INDEX_DIR: &str = "_ingest_index";
@@ -260,9 +260,7 @@ impl IngestIndex {
 
     async fn create(&mut self) -> DeltaResult<()> {
         let schema: StructType = index_schema().as_ref().try_into_kernel()?;
-        let log_store = self.table.log_store();
-        let created = CreateBuilder::new()
-            .with_log_store(log_store.clone())
+        let builder = CreateBuilder::new()
             .with_table_name("cloudtrail_delta_ingest_index")
             .with_comment(
                 "Every object the table beside it holds, by ingest id; kept by cloudtrail-delta",
@@ -272,18 +270,8 @@ impl IngestIndex {
             .with_configuration([
                 ("delta.appendOnly", Some("false".to_owned())),
                 ("delta.checkpointInterval", Some("100".to_owned())),
-            ])
-            .with_save_mode(SaveMode::Ignore)
-            .with_commit_properties(without_log_cleanup().with_max_retries(0))
-            .await;
-        self.table = match created {
-            Ok(table) => table,
-            Err(create_error) => {
-                let mut table = DeltaTable::new(log_store);
-                table.load().await.map_err(|_| create_error)?;
-                table
-            }
-        };
+            ]);
+        self.table = create_once(self.table.log_store(), builder).await?;
         self.exists = true;
         Ok(())
     }

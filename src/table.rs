@@ -214,9 +214,7 @@ impl LogTable {
 
     async fn create(table: DeltaTable, kind: LogKind) -> Result<DeltaTable, DeltaTableError> {
         let schema: StructType = kind.arrow_schema().as_ref().try_into_kernel()?;
-        let log_store = table.log_store();
-        let created = CreateBuilder::new()
-            .with_log_store(log_store.clone())
+        let builder = CreateBuilder::new()
             .with_table_name(format!("cloudtrail_{kind}"))
             .with_comment(format!(
                 "AWS CloudTrail {kind} records, landed by cloudtrail-delta"
@@ -227,23 +225,8 @@ impl LogTable {
                 table_properties(kind)
                     .into_iter()
                     .map(|(k, v)| (k, Some(v))),
-            )
-            .with_save_mode(SaveMode::Ignore)
-            // Only ever as version 0: delta-rs would otherwise retry a create that lost the
-            // race as version 1, a second metadata commit that fails concurrent appends.
-            .with_commit_properties(without_log_cleanup().with_max_retries(0))
-            .await;
-        match created {
-            Ok(table) => Ok(table),
-            // Another writer created it at the same moment: use theirs.
-            Err(create_error) => {
-                let mut table = DeltaTable::new(log_store);
-                match table.load().await {
-                    Ok(()) => Ok(table),
-                    Err(_) => Err(create_error),
-                }
-            }
-        }
+            );
+        logstore::create_once(table.log_store(), builder).await
     }
 
     pub fn kind(&self) -> LogKind {

@@ -19,12 +19,15 @@ pub mod lock_table;
 
 use std::sync::Arc;
 
+use deltalake::DeltaTable;
 use deltalake::errors::{DeltaResult, DeltaTableError};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::logstore::object_store::ObjectStore;
 use deltalake::logstore::{
-    LogStore, LogStoreConfig, LogStoreFactory, StorageConfig, logstore_factories,
+    LogStore, LogStoreConfig, LogStoreFactory, LogStoreRef, StorageConfig, logstore_factories,
 };
+use deltalake::operations::create::CreateBuilder;
+use deltalake::protocol::SaveMode;
 use url::Url;
 
 pub use commit_cache::{CachedCommits, CommitCache};
@@ -188,6 +191,31 @@ fn cached_commits(
         )),
         Arc::new(CachedCommits::new(root_store, cache, "")),
     )
+}
+
+/// Creates the table `builder` describes as version 0 of `log_store`, and only as version 0:
+/// delta-rs would otherwise retry a create that lost the race as version 1, a second metadata
+/// commit that fails concurrent appends. When another writer created it at the same moment,
+/// loads theirs.
+pub async fn create_once(
+    log_store: LogStoreRef,
+    builder: CreateBuilder,
+) -> DeltaResult<DeltaTable> {
+    let created = builder
+        .with_log_store(log_store.clone())
+        .with_save_mode(SaveMode::Ignore)
+        .with_commit_properties(without_log_cleanup().with_max_retries(0))
+        .await;
+    match created {
+        Ok(table) => Ok(table),
+        Err(create_error) => {
+            let mut table = DeltaTable::new(log_store);
+            match table.load().await {
+                Ok(()) => Ok(table),
+                Err(_) => Err(create_error),
+            }
+        }
+    }
 }
 
 /// Commit properties without delta-rs' expired-log cleanup after the commit, for every
