@@ -282,11 +282,6 @@ impl RecentIngests {
         Ok(())
     }
 
-    /// The newest commit read.
-    pub fn version(&self) -> Option<u64> {
-        self.version
-    }
-
     pub fn contains(&self, ingest_id: &str) -> bool {
         self.objects.contains_key(ingest_id)
     }
@@ -308,14 +303,6 @@ impl RecentIngests {
     /// Forgets the objects of commits up to `version` (the index covers them now).
     pub fn forget_through(&mut self, version: u64) {
         self.objects.retain(|_, o| o.version > version);
-    }
-
-    pub fn len(&self) -> usize {
-        self.objects.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
     }
 }
 

@@ -313,11 +313,6 @@ impl LogTable {
         }
     }
 
-    /// Whether the table holds the object with this ingest id and URI (see [`holds`](Self::holds)).
-    pub async fn contains(&mut self, ingest_id: &str, uri: &str) -> Result<bool, DeltaTableError> {
-        Ok(self.holds(&[(ingest_id, uri)]).await?[0])
-    }
-
     /// A writer that streams zstd Parquet files into this table's partitions.
     pub fn writer(&self) -> LogWriter {
         LogWriter::for_table(&self.table, self.kind, TARGET_FILE_SIZE)
