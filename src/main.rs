@@ -53,6 +53,13 @@ struct TableArgs {
 }
 
 impl TableArgs {
+    /// Whether either table is on S3 (and so needs the AWS setup of the commit mode).
+    fn on_s3(&self) -> bool {
+        [&self.table, &self.insights_table]
+            .iter()
+            .any(|t| t.starts_with("s3"))
+    }
+
     fn uris(self) -> TableUris {
         TableUris {
             cloudtrail: self.table,
@@ -167,11 +174,8 @@ async fn maintain(args: MaintainArgs) -> anyhow::Result<ExitCode> {
         target_file_mb,
         vacuum_retention_hours,
     } = args;
+    let (commit_mode, _aws) = commit_setup(tables.on_s3()).await?;
     let uris = tables.uris();
-    let uses_s3 = [&uris.cloudtrail, &uris.insights]
-        .iter()
-        .any(|t| t.starts_with("s3"));
-    let (commit_mode, _aws) = commit_setup(uses_s3).await?;
     let settings = maintenance::Settings {
         target_file_bytes: target_file_mb << 20,
         vacuum_retention: std::time::Duration::from_secs(vacuum_retention_hours * 3600),
@@ -210,10 +214,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     if let Some(n) = max_record_bytes {
         limits.max_record_bytes = usize::try_from(n).unwrap_or(usize::MAX);
     }
-    let on_s3 = sources.iter().any(|s| s.starts_with("s3://"))
-        || [&tables.table, &tables.insights_table]
-            .iter()
-            .any(|t| t.starts_with("s3"));
+    let on_s3 = sources.iter().any(|s| s.starts_with("s3://")) || tables.on_s3();
     let (commit_mode, aws_config) = commit_setup(on_s3).await?;
     let s3 = aws_config
         .as_ref()

@@ -28,8 +28,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::ingest::TableUris;
 use crate::ingest_index::IngestIndex;
-use crate::logstore::without_log_cleanup;
-use crate::logstore::{self, CommitMode};
+use crate::logstore::{self, CommitMode, without_log_cleanup};
 use crate::schema::{EVENT_DATE, LogKind};
 use crate::table::{TXN_RETENTION, TXN_RETENTION_PROPERTY, partition_days};
 use crate::writer::LogWriter;
