@@ -18,6 +18,7 @@ all start with the same records):
 """
 import argparse
 import gzip
+import os
 import sys
 
 import run
@@ -86,6 +87,9 @@ def main():
         sys.exit(f"{run.OURS} not found: cargo build --release")
     run.DATA.mkdir(parents=True, exist_ok=True)
     folders = {size: make_input(size) for size in sizes}
+    # The 10 GB log is past the default bounds on one object (4 GiB of JSON, 10 M records).
+    os.environ.setdefault("CLOUDTRAIL_DELTA_MAX_JSON_BYTES", str(64 << 30))
+    os.environ.setdefault("CLOUDTRAIL_DELTA_MAX_RECORDS", str(100_000_000))
 
     peaks = {size: [] for size in sizes}
     for rep in range(args.reps):

@@ -22,6 +22,10 @@ pub struct Limits {
     /// Largest object as stored (gzip), in bytes; checked before reading when the size is
     /// known, and while reading.
     pub max_object_bytes: u64,
+    /// Most JSON bytes one object may decompress to: a gzip bomb stops here.
+    pub max_json_bytes: u64,
+    /// Most records one object may hold.
+    pub max_records: u64,
 }
 
 impl Default for Limits {
@@ -30,8 +34,11 @@ impl Default for Limits {
         Self {
             max_record_bytes: 16 << 20,
             max_depth: 100,
-            // CloudTrail delivers every ~5 minutes; its largest files are tens of MB.
+            // CloudTrail delivers every ~5 minutes; its largest files are tens of MB (hundreds
+            // of MB of JSON), far below these.
             max_object_bytes: 4 << 30,
+            max_json_bytes: 4 << 30,
+            max_records: 10_000_000,
         }
     }
 }
@@ -40,25 +47,35 @@ impl Default for Limits {
 pub const MAX_OBJECT_BYTES: &str = "CLOUDTRAIL_DELTA_MAX_OBJECT_BYTES";
 /// The variable (and CLI flag `--max-record-bytes`) overriding [`Limits::max_record_bytes`].
 pub const MAX_RECORD_BYTES: &str = "CLOUDTRAIL_DELTA_MAX_RECORD_BYTES";
+/// The variable (and CLI flag `--max-json-bytes`) overriding [`Limits::max_json_bytes`].
+pub const MAX_JSON_BYTES: &str = "CLOUDTRAIL_DELTA_MAX_JSON_BYTES";
+/// The variable (and CLI flag `--max-records`) overriding [`Limits::max_records`].
+pub const MAX_RECORDS: &str = "CLOUDTRAIL_DELTA_MAX_RECORDS";
 
 impl Limits {
     /// The defaults, with the sizes `var` sets (the environment, in the function).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let size = |name: &str| -> Result<Option<u64>, String> {
+        let count = |name: &str| -> Result<Option<u64>, String> {
             match var(name).as_deref().map(str::trim) {
                 None | Some("") => Ok(None),
                 Some(v) => match v.parse::<u64>() {
                     Ok(n) if n > 0 => Ok(Some(n)),
-                    _ => Err(format!("{name}={v:?} is not a positive number of bytes")),
+                    _ => Err(format!("{name}={v:?} is not a positive number")),
                 },
             }
         };
         let mut limits = Self::default();
-        if let Some(n) = size(MAX_OBJECT_BYTES)? {
+        if let Some(n) = count(MAX_OBJECT_BYTES)? {
             limits.max_object_bytes = n;
         }
-        if let Some(n) = size(MAX_RECORD_BYTES)? {
+        if let Some(n) = count(MAX_RECORD_BYTES)? {
             limits.max_record_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = count(MAX_JSON_BYTES)? {
+            limits.max_json_bytes = n;
+        }
+        if let Some(n) = count(MAX_RECORDS)? {
+            limits.max_records = n;
         }
         Ok(limits)
     }
@@ -83,6 +100,16 @@ pub enum DecodeError {
     TooDeep { index: u64, limit: usize },
     #[error("record {index} is larger than {limit} bytes")]
     RecordTooLarge { index: u64, limit: usize },
+    #[error(
+        "the object decompresses to more than {limit} bytes of JSON, with nothing committed \
+         (raise CLOUDTRAIL_DELTA_MAX_JSON_BYTES or --max-json-bytes to ingest it)"
+    )]
+    TooMuchJson { limit: u64 },
+    #[error(
+        "the object holds more than {limit} records, with nothing committed (raise \
+         CLOUDTRAIL_DELTA_MAX_RECORDS or --max-records to ingest it)"
+    )]
+    TooManyRecords { limit: u64 },
 }
 
 /// Wraps `input` in a gzip decoder when it starts with the gzip magic bytes.
@@ -235,6 +262,11 @@ impl<R: Read> RecordFramer<R> {
                         None => return Err(self.truncated()),
                         Some(_) => return Err(DecodeError::NotAnObject { index: self.index }),
                     }
+                    if self.index >= self.limits.max_records {
+                        return Err(DecodeError::TooManyRecords {
+                            limit: self.limits.max_records,
+                        });
+                    }
                     let len = self.scan_value(Some(self.index))?;
                     // The scan stops a record early only when it outgrows the buffer; one
                     // that was wholly read is held to the same limit here.
@@ -286,8 +318,9 @@ impl<R: Read> RecordFramer<R> {
         self.buf[..self.end].get(self.pos).copied()
     }
 
-    /// Reads more input, keeping the unread data. Returns false at the end of the input.
-    fn fill(&mut self) -> io::Result<bool> {
+    /// Reads more input, keeping the unread data. Returns false at the end of the input;
+    /// fails once more than [`Limits::max_json_bytes`] were read.
+    fn fill(&mut self) -> Result<bool, DecodeError> {
         if self.eof {
             return Ok(false);
         }
@@ -308,16 +341,21 @@ impl<R: Read> RecordFramer<R> {
                 }
                 Ok(n) => {
                     self.end += n;
+                    if self.bytes_read() > self.limits.max_json_bytes {
+                        return Err(DecodeError::TooMuchJson {
+                            limit: self.limits.max_json_bytes,
+                        });
+                    }
                     return Ok(true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
     }
 
     /// Skips whitespace; returns the next byte without consuming it (None at end of input).
-    fn skip_ws(&mut self) -> io::Result<Option<u8>> {
+    fn skip_ws(&mut self) -> Result<Option<u8>, DecodeError> {
         loop {
             while self.pos < self.end {
                 match self.buf[self.pos] {
@@ -655,6 +693,78 @@ mod tests {
             Err(DecodeError::RecordTooLarge { index: 0, .. })
         ));
         assert_eq!(records(big.as_bytes()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn enforces_json_and_record_count_limits() {
+        // Whitespace between records counts as much as records do: a document padded with
+        // megabytes of it stops at the bound.
+        let padded = format!(
+            r#"{{"Records":[{{"a":1}},{}{{"b":2}}]}}"#,
+            " ".repeat(CHUNK * 4)
+        );
+        let limits = Limits {
+            max_json_bytes: CHUNK as u64 * 2,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            records_with(padded.as_bytes(), limits),
+            Err(DecodeError::TooMuchJson { limit }) if limit == CHUNK as u64 * 2
+        ));
+        let exact = Limits {
+            max_json_bytes: padded.len() as u64,
+            ..Limits::default()
+        };
+        assert_eq!(records_with(padded.as_bytes(), exact).unwrap().len(), 2);
+
+        let three = br#"{"Records":[{},{},{}]}"#;
+        let two = Limits {
+            max_records: 2,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            records_with(three, two),
+            Err(DecodeError::TooManyRecords { limit: 2 })
+        ));
+        let enough = Limits {
+            max_records: 3,
+            ..Limits::default()
+        };
+        assert_eq!(records_with(three, enough).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn limits_come_from_the_environment() {
+        let lookup = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let limits = Limits::from_lookup(lookup(&[
+            (MAX_OBJECT_BYTES, "10"),
+            (MAX_RECORD_BYTES, "20"),
+            (MAX_JSON_BYTES, "30"),
+            (MAX_RECORDS, "40"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            limits,
+            Limits {
+                max_object_bytes: 10,
+                max_record_bytes: 20,
+                max_json_bytes: 30,
+                max_records: 40,
+                ..Limits::default()
+            }
+        );
+        assert_eq!(Limits::from_lookup(lookup(&[])).unwrap(), Limits::default());
+        let err = Limits::from_lookup(lookup(&[(MAX_JSON_BYTES, "0")])).unwrap_err();
+        assert!(err.contains(MAX_JSON_BYTES), "{err}");
+        let err = Limits::from_lookup(lookup(&[(MAX_RECORDS, "many")])).unwrap_err();
+        assert!(err.contains(MAX_RECORDS), "{err}");
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use cloudtrail_delta::decode::{Limits, MAX_OBJECT_BYTES, MAX_RECORD_BYTES};
+use cloudtrail_delta::decode::{
+    Limits, MAX_JSON_BYTES, MAX_OBJECT_BYTES, MAX_RECORD_BYTES, MAX_RECORDS,
+};
 use cloudtrail_delta::ingest::{BatchItem, IngestError, TableUris};
 use cloudtrail_delta::logstore::{self, CommitMode};
 use cloudtrail_delta::route::{SkipReason, delivery_date};
@@ -108,6 +110,14 @@ struct IngestArgs {
     /// events are at most 256 KB).
     #[arg(long, env = MAX_RECORD_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
     max_record_bytes: Option<u64>,
+    /// Most JSON one log object may decompress to, in bytes; past it the object fails,
+    /// named, and nothing of it lands (a gzip bomb stops here). Default 4 GiB.
+    #[arg(long, env = MAX_JSON_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    max_json_bytes: Option<u64>,
+    /// Most records one log object may hold; past it the object fails, named, and nothing
+    /// of it lands. Default 10 000 000.
+    #[arg(long, env = MAX_RECORDS, value_parser = clap::value_parser!(u64).range(1..))]
+    max_records: Option<u64>,
 }
 
 #[derive(Default)]
@@ -206,6 +216,8 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         parallel_reads,
         max_object_bytes,
         max_record_bytes,
+        max_json_bytes,
+        max_records,
     } = args;
     let mut limits = Limits::default();
     if let Some(n) = max_object_bytes {
@@ -213,6 +225,12 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(n) = max_record_bytes {
         limits.max_record_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(n) = max_json_bytes {
+        limits.max_json_bytes = n;
+    }
+    if let Some(n) = max_records {
+        limits.max_records = n;
     }
     let on_s3 = sources.iter().any(|s| s.starts_with("s3://")) || tables.on_s3();
     let (commit_mode, aws_config) = commit_setup(on_s3).await?;
