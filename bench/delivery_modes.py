@@ -82,7 +82,8 @@ def main():
             # every key of the bucket, and every commit lists `_delta_log/`.
             bucket, prefix = f"modes-{mode}-tables", "tables"
             s3.create_bucket(Bucket=bucket)
-            env = {**moto.env(), "CLOUDTRAIL_TABLE_URI": f"s3://{bucket}/{prefix}/cloudtrail",
+            env = {**moto.env(), "LOG_BUCKET": BUCKET, "LOG_PREFIX": "logs/",
+                   "CLOUDTRAIL_TABLE_URI": f"s3://{bucket}/{prefix}/cloudtrail",
                    "INSIGHTS_TABLE_URI": f"s3://{bucket}/{prefix}/insights",
                    "AWS_S3_LOCKING_PROVIDER": "dynamodb", "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE,
                    "RUST_LOG": "warn"}

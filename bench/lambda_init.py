@@ -31,6 +31,7 @@ for _ in range(runs):
         "AWS_LAMBDA_FUNCTION_NAME": "cloudtrail-delta", "AWS_LAMBDA_FUNCTION_VERSION": "1",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+        "LOG_BUCKET": "bucket",
         "CLOUDTRAIL_TABLE_URI": "s3://bucket/delta/cloudtrail",
         "INSIGHTS_TABLE_URI": "s3://bucket/delta/cloudtrail_insights",
         "AWS_S3_LOCKING_PROVIDER": "dynamodb", "DELTA_DYNAMO_TABLE_NAME": "delta_log",

@@ -12,8 +12,10 @@
 //! - SQS batches: each message succeeds or fails on its own, reported in `batchItemFailures`
 //!   so that only failed messages return to the queue.
 //!
-//! Skipped objects (digests, folder markers, other files) succeed. One JSON log line per
-//! object says what happened and how long each stage took.
+//! Skipped objects (digests, folder markers, other files) succeed. Objects outside the log
+//! bucket and prefix the function is deployed for fail without being read (see
+//! [`crate::scope`]). One JSON log line per object says what happened and how long each
+//! stage took.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -27,6 +29,7 @@ use crate::event::{EventError, Invocation, ObjectRef, parse_invocation};
 use crate::ingest::{BatchItem, DEFAULT_READ_AHEAD, Ingester, Outcome, TableUris};
 use crate::logstore::{self, CommitMode};
 use crate::metrics::InvocationMetrics;
+use crate::scope::LogScope;
 use crate::source::s3::{S3Object, S3Source};
 use crate::{IngestError, aws};
 
@@ -51,7 +54,8 @@ pub fn init_logging() {
         .init();
 }
 
-/// The function's settings, from its environment.
+/// The settings both functions read from their environment (the ingest function also reads
+/// its [`LogScope`], see [`scope_from_env`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub tables: TableUris,
@@ -111,6 +115,12 @@ impl Config {
     }
 }
 
+/// The objects the ingest function may read, from its environment (`LOG_BUCKET`,
+/// `LOG_PREFIX`).
+pub fn scope_from_env() -> Result<LogScope, ConfigError> {
+    LogScope::from_lookup(|name| std::env::var(name).ok()).map_err(ConfigError)
+}
+
 /// Why an invocation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InvocationError {
@@ -124,6 +134,7 @@ pub enum InvocationError {
 
 /// The function, kept across warm invocations (table handles stay open and are refreshed).
 pub struct Function {
+    scope: LogScope,
     ingester: Mutex<Ingester>,
     s3: S3Source,
     /// The metrics' `FunctionName` dimension.
@@ -131,8 +142,9 @@ pub struct Function {
 }
 
 impl Function {
-    /// Sets the function up: AWS clients, commit mode, the (not yet opened) tables.
-    pub async fn new(config: Config) -> Self {
+    /// Sets the function up: AWS clients, commit mode, the (not yet opened) tables, and the
+    /// only objects it reads.
+    pub async fn new(config: Config, scope: LogScope) -> Self {
         let aws_config = aws::load_config().await;
         logstore::install(&config.commit_mode, &aws_config);
         let ingester = Ingester::new(config.tables)
@@ -140,6 +152,7 @@ impl Function {
             .with_limits(config.limits)
             .with_read_ahead(config.read_ahead);
         Self {
+            scope,
             ingester: Mutex::new(ingester),
             s3: S3Source::new(aws::s3_client(&aws_config)),
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME")
@@ -235,7 +248,19 @@ impl Function {
         let mut items = Vec::new();
         let mut resolved_objects = Vec::new();
         for (index, object) in objects.iter().enumerate() {
-            match self.s3.resolve(object).await {
+            // Checked before any request about the object.
+            let admitted = match self.scope.admit(object) {
+                Ok(admitted) => admitted,
+                Err(refused) => {
+                    metrics.record_failure();
+                    tracing::error!(bucket = %object.bucket, key = %object.key,
+                        outcome = "failed", reason = refused.reason, error = %refused,
+                        "object refused");
+                    results[index] = Some(Err(refused.to_string()));
+                    continue;
+                }
+            };
+            match self.s3.resolve(&admitted).await {
                 Ok(resolved) => {
                     items.push(BatchItem {
                         object: resolved.source(),

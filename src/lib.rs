@@ -46,6 +46,7 @@ pub mod metrics;
 pub mod rescue;
 pub mod route;
 pub mod schema;
+pub mod scope;
 pub mod source;
 pub mod table;
 pub mod upload;

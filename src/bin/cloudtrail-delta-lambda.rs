@@ -1,10 +1,11 @@
 //! `cloudtrail-delta-lambda`: the AWS Lambda function (packaged as `bootstrap`).
 //!
-//! Configuration is read from the environment at init (see `cloudtrail_delta::lambda`); a
-//! missing or bad setting stops the function there, with a message that names it.
+//! Configuration is read from the environment at init (see `cloudtrail_delta::lambda`, and
+//! `cloudtrail_delta::scope` for `LOG_BUCKET` and `LOG_PREFIX`); a missing or bad setting
+//! stops the function there, with a message that names it.
 
 use cloudtrail_delta::budget::Budget;
-use cloudtrail_delta::lambda::{Config, Function};
+use cloudtrail_delta::lambda::{Config, Function, scope_from_env};
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -13,7 +14,8 @@ async fn main() -> Result<(), Error> {
     cloudtrail_delta::memory::keep_rss_flat();
     cloudtrail_delta::lambda::init_logging();
     let config = Config::from_env().inspect_err(|e| tracing::error!("{e}"))?;
-    let function = Function::new(config).await;
+    let scope = scope_from_env().inspect_err(|e| tracing::error!("{e}"))?;
+    let function = Function::new(config, scope).await;
     let function = &function;
     let memory_mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
         .ok()

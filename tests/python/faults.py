@@ -69,6 +69,8 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.fixed_latency = {"s3": s3_latency, "dynamodb": dynamodb_latency}
         self.by_service = Counter()
+        # Every request as (service, method, host, path): what a test may assert never went.
+        self.seen = []
         self.rate = rate
         self.kinds = tuple(kinds)
         self.nth = dict(nth or {})
@@ -161,6 +163,9 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         target = self.headers.get("X-Amz-Target", "")
         service = "dynamodb" if target.startswith("DynamoDB") else "s3"
         operation = target.rsplit(".", 1)[-1] if service == "dynamodb" else self.command
+        with self.proxy.lock:
+            self.proxy.seen.append((service, self.command, self.headers.get("Host", ""),
+                                    self.path))
         kind, dice = self.proxy.choose(service, operation)
         if self.proxy.fixed_latency[service]:
             threading.Event().wait(self.proxy.fixed_latency[service])

@@ -156,6 +156,7 @@ def run(objects, workers, fault_rate, crash_rate, records, seed, work_dir, queue
 
         proxy = FaultProxy(moto.port, rate=fault_rate, seed=seed)
         env = {**moto.env(), "AWS_ENDPOINT_URL": proxy.endpoint,
+               "LOG_BUCKET": BUCKET, "LOG_PREFIX": "soak/",
                "CLOUDTRAIL_TABLE_URI": TABLES["CloudTrail"],
                "INSIGHTS_TABLE_URI": TABLES["CloudTrail-Insight"],
                "AWS_S3_LOCKING_PROVIDER": "dynamodb", "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE,

@@ -2,6 +2,8 @@
 Runtime API emulator with S3, SQS and EventBridge events, commits through the DynamoDB lock
 table, and the Delta tables read back from S3 by Python `deltalake` and compared value by value
 with the source logs."""
+import gzip
+import io
 import json
 import os
 import subprocess
@@ -36,6 +38,7 @@ def aws(tmp_path_factory):
 def function(aws, tmp_path_factory):
     env = {
         **aws.env(),
+        "LOG_BUCKET": BUCKET,
         "CLOUDTRAIL_TABLE_URI": CLOUDTRAIL,
         "INSIGHTS_TABLE_URI": INSIGHTS,
         "AWS_S3_LOCKING_PROVIDER": "dynamodb",
@@ -44,6 +47,14 @@ def function(aws, tmp_path_factory):
     runtime = LambdaRuntime(tmp_path_factory.mktemp("lambda"), env, instances=4)
     yield runtime
     runtime.close()
+
+
+def tagged(tag, relative):
+    """The key of a log at `relative` (AWSLogs/…) with a folder `tag` after AWSLogs/: each
+    test's objects apart, all inside the function's scope (LOG_PREFIX empty)."""
+    head, rest = str(relative).split("/", 1)
+    assert head == "AWSLogs", relative
+    return f"AWSLogs/{tag}/{rest}"
 
 
 def upload(aws, path, key):
@@ -82,8 +93,8 @@ def test_s3_events_land_every_value(aws, function, tmp_path):
     paths_by_key = {str(p.relative_to(tmp_path / "gen")): p for p in logs}
     paths_by_key.update({str(p.relative_to(tmp_path / "ins")): p for p in insights})
     for sample in SAMPLES.rglob("*.json*"):
-        paths_by_key["samples/" + str(sample.relative_to(SAMPLES))] = sample
-    odd = "odd prefix+1/AWSLogs/123456789012/CloudTrail/eu-west-1/2024/04/30/copy of+log (2).json.gz"
+        paths_by_key[tagged("samples", sample.relative_to(SAMPLES))] = sample
+    odd = "AWSLogs/odd prefix+1/123456789012/CloudTrail/eu-west-1/2024/04/30/copy of+log (2).json.gz"
     paths_by_key[odd] = logs[0]
 
     outcomes = {}
@@ -107,7 +118,7 @@ def test_s3_events_land_every_value(aws, function, tmp_path):
 
 def test_commits_go_through_the_lock_table(aws, function, tmp_path):
     [log] = generate(tmp_path, files=1, records=10, seed=21)
-    key = "lock/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/one.json.gz"
+    key = "AWSLogs/lock/1/CloudTrail/us-east-1/2024/04/30/one.json.gz"
     ok, response = function.invoke(s3_event(s3_record(key, upload(aws, log, key))))
     assert ok, response
     version = response["objects"][0]["version"]
@@ -125,7 +136,7 @@ def test_commits_go_through_the_lock_table(aws, function, tmp_path):
 
 def test_sixteen_concurrent_invocations_land_exactly_once(aws, function, tmp_path):
     logs = generate(tmp_path, files=16, records=30, seed=31)
-    keys = {f"burst/{i:02}/" + str(p.relative_to(tmp_path)): p for i, p in enumerate(logs)}
+    keys = {tagged(f"burst{i:02}", p.relative_to(tmp_path)): p for i, p in enumerate(logs)}
     events = [s3_event(s3_record(k, upload(aws, p, k))) for k, p in keys.items()]
     results = [finish(p) for p in [function.start_invoke(e) for e in events]]
     assert all(ok for ok, _ in results), [r for ok, r in results if not ok]
@@ -136,7 +147,7 @@ def test_sixteen_concurrent_invocations_land_exactly_once(aws, function, tmp_pat
 
 def test_the_same_event_twice_lands_once(aws, function, tmp_path):
     [log] = generate(tmp_path, files=1, records=25, seed=41)
-    key = "twice/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/twice.json.gz"
+    key = "AWSLogs/twice/1/CloudTrail/us-east-1/2024/04/30/twice.json.gz"
     event = s3_event(s3_record(key, upload(aws, log, key)))
     first_ok, first = function.invoke(event)
     second_ok, second = function.invoke(event)
@@ -156,8 +167,8 @@ def test_a_corrupt_object_fails_alone(aws, function, tmp_path):
     good, other = generate(tmp_path / "gen", files=2, records=20, seed=51)
     bad = corrupt_copy(good, tmp_path / "bad.json.gz")
     keys = {
-        "corrupt/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/good.json.gz": good,
-        "corrupt/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/bad.json.gz": bad,
+        "AWSLogs/corrupt/1/CloudTrail/us-east-1/2024/04/30/good.json.gz": good,
+        "AWSLogs/corrupt/1/CloudTrail/us-east-1/2024/04/30/bad.json.gz": bad,
     }
     heads = {k: upload(aws, p, k) for k, p in keys.items()}
 
@@ -170,8 +181,8 @@ def test_a_corrupt_object_fails_alone(aws, function, tmp_path):
 
     # The same through SQS: only the corrupt message is reported failed.
     sqs_keys = {
-        "sqs/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/good.json.gz": other,
-        "sqs/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/bad.json.gz": bad,
+        "AWSLogs/sqs/1/CloudTrail/us-east-1/2024/04/30/good.json.gz": other,
+        "AWSLogs/sqs/1/CloudTrail/us-east-1/2024/04/30/bad.json.gz": bad,
     }
     messages = [sqs_message(f"m{i}", s3_event(s3_record(k, upload(aws, p, k))))
                 for i, (k, p) in enumerate(sqs_keys.items())]
@@ -195,7 +206,7 @@ def test_an_sqs_batch_lands_in_one_commit(aws, function, tmp_path):
     """Queue mode: 30 notifications (one of them delivered twice) make one commit; every
     object lands once, every value equal."""
     logs = generate(tmp_path, files=30, records=12, seed=55)
-    keys = {"batch/" + str(p.relative_to(tmp_path)): p for p in logs}
+    keys = {tagged("batch", p.relative_to(tmp_path)): p for p in logs}
     records = [s3_record(k, upload(aws, p, k)) for k, p in keys.items()]
     messages = [sqs_message(f"b{i}", s3_event(r)) for i, r in enumerate(records)]
     messages.append(sqs_message("dup", s3_event(records[0])))
@@ -209,7 +220,7 @@ def test_an_sqs_batch_lands_in_one_commit(aws, function, tmp_path):
 
 def test_eventbridge_object_created(aws, function, tmp_path):
     [log] = generate(tmp_path, files=1, records=15, seed=61)
-    key = "eventbridge/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/eb log.json.gz"
+    key = "AWSLogs/eventbridge/1/CloudTrail/us-east-1/2024/04/30/eb log.json.gz"
     head = upload(aws, log, key)
     event = {
         "version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103", "detail-type": "Object Created",
@@ -243,8 +254,8 @@ def test_a_writer_killed_after_its_lock_claim_is_repaired(aws, function, tmp_pat
     """The CLI (same core and log store) dies right after claiming its version in DynamoDB,
     before `_delta_log/N.json` exists; the next writer, the Lambda, completes that commit."""
     first, second = generate(tmp_path, files=2, records=12, seed=71)
-    keys = {"killed/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/first.json.gz": first,
-            "killed/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/second.json.gz": second}
+    keys = {"AWSLogs/killed/1/CloudTrail/us-east-1/2024/04/30/first.json.gz": first,
+            "AWSLogs/killed/1/CloudTrail/us-east-1/2024/04/30/second.json.gz": second}
     heads = {k: upload(aws, p, k) for k, p in keys.items()}
     first_key, second_key = keys
 
@@ -312,9 +323,10 @@ def test_a_log_whose_parquet_outgrows_an_upload_part_lands_whole(aws, tmp_path):
     check_rows(rows_from(aws, table, {key}), sources_of({key: log}, "CloudTrail"))
 
 
-def test_the_bundled_events_work_as_documented(aws, function):
+def test_the_bundled_events_work_as_documented(aws, tmp_path):
     """events/ (for `sam local invoke -e`) against the samples uploaded as events/README.md
-    says: every file gives the documented outcome."""
+    says, to a function whose log bucket is that bucket: every file gives the documented
+    outcome."""
     bucket = "my-cloudtrail-logs"
     s3 = aws.client("s3")
     s3.create_bucket(Bucket=bucket)
@@ -322,8 +334,13 @@ def test_the_bundled_events_work_as_documented(aws, function):
         s3.upload_file(str(sample), bucket, str(sample.relative_to(SAMPLES)))
     ct = ("AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30/"
           "123456789012_CloudTrail_us-east-1_20240430T2200Z_41ACC356B8C5CEC9.json.gz")
-    s3.upload_file(str(SAMPLES / ct), bucket,
-                   "imported logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30/copy of+log.json.gz")
+    copy = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30/copy of+log.json.gz"
+    s3.upload_file(str(SAMPLES / ct), bucket, copy)
+    tables = {"CLOUDTRAIL_TABLE_URI": f"s3://{bucket}/delta/cloudtrail",
+              "INSIGHTS_TABLE_URI": f"s3://{bucket}/delta/insights"}
+    function = LambdaRuntime(tmp_path, {**aws.env(), "LOG_BUCKET": bucket, **tables,
+                                        "AWS_S3_LOCKING_PROVIDER": "dynamodb",
+                                        "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE}, instances=1)
 
     def invoke(name):
         ok, response = function.invoke(json.loads((ROOT / "events" / name).read_text()))
@@ -337,23 +354,28 @@ def test_the_bundled_events_work_as_documented(aws, function):
         "s3-key-with-spaces-and-plus.json": ("ingested", "cloudtrail"),
         "eventbridge-object-created.json": ("already_ingested", "cloudtrail"),
     }
-    for name, (outcome, kind) in expected.items():
-        [result] = invoke(name)["objects"]
-        assert (result["outcome"], result.get("kind")) == (outcome, kind), (name, result)
-    assert invoke("sqs-batch.json") == {"batchItemFailures": []}
-    landed = {r["_source_uri"] for r in table_rows(CLOUDTRAIL, aws.storage_options())}
-    assert f"s3://{bucket}/{ct}" in landed
-    assert f"s3://{bucket}/imported logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30/copy of+log.json.gz" in landed
+    try:
+        for name, (outcome, kind) in expected.items():
+            [result] = invoke(name)["objects"]
+            assert (result["outcome"], result.get("kind")) == (outcome, kind), (name, result)
+        assert invoke("sqs-batch.json") == {"batchItemFailures": []}
+    finally:
+        function.close()
+    landed = {r["_source_uri"]
+              for r in table_rows(tables["CLOUDTRAIL_TABLE_URI"], aws.storage_options())}
+    assert landed == {f"s3://{bucket}/{ct}", f"s3://{bucket}/{copy}"}
 
 
 @pytest.mark.parametrize("unset, bad, named", [
+    ("LOG_BUCKET", {}, "LOG_BUCKET"),
+    (None, {"LOG_PREFIX": "/"}, "LOG_PREFIX"),
     ("CLOUDTRAIL_TABLE_URI", {}, "CLOUDTRAIL_TABLE_URI"),
     ("INSIGHTS_TABLE_URI", {}, "INSIGHTS_TABLE_URI"),
     (None, {"AWS_S3_LOCKING_PROVIDER": "zookeeper"}, "AWS_S3_LOCKING_PROVIDER"),
 ])
 def test_a_bad_setting_stops_the_function_at_init(aws, unset, bad, named):
     from aws_local import LAMBDA
-    env = {**os.environ, **aws.env(), "CLOUDTRAIL_TABLE_URI": CLOUDTRAIL,
+    env = {**os.environ, **aws.env(), "LOG_BUCKET": BUCKET, "CLOUDTRAIL_TABLE_URI": CLOUDTRAIL,
            "INSIGHTS_TABLE_URI": INSIGHTS, **bad,
            # No runtime API behind this address: init must fail before reaching it.
            "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9", "AWS_LAMBDA_FUNCTION_NAME": "_",
@@ -389,12 +411,12 @@ CRASHES = [
 def test_an_invocation_killed_at_a_crash_point_lands_once_on_retry(aws, function, tmp_path,
                                                                   point, retry_outcome):
     [log] = generate(tmp_path, files=1, records=9, seed=90 + [p for p, _ in CRASHES].index(point))
-    key = f"crash-{point}/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/log.json.gz"
+    key = f"AWSLogs/crash-{point}/1/CloudTrail/us-east-1/2024/04/30/log.json.gz"
     event = s3_event(s3_record(key, upload(aws, log, key)))
     before = parquet_keys(aws, "tables/cloudtrail/")
-    env = {**aws.env(), "CLOUDTRAIL_TABLE_URI": CLOUDTRAIL, "INSIGHTS_TABLE_URI": INSIGHTS,
-           "AWS_S3_LOCKING_PROVIDER": "dynamodb", "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE,
-           "CLOUDTRAIL_DELTA_CRASH_AT": point}
+    env = {**aws.env(), "LOG_BUCKET": BUCKET, "CLOUDTRAIL_TABLE_URI": CLOUDTRAIL,
+           "INSIGHTS_TABLE_URI": INSIGHTS, "AWS_S3_LOCKING_PROVIDER": "dynamodb",
+           "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE, "CLOUDTRAIL_DELTA_CRASH_AT": point}
     doomed = ExecutionEnvironment(tmp_path, env, timeout=120)
     try:
         ok, error = doomed.invoke(event)
@@ -446,6 +468,122 @@ def test_a_lock_claim_whose_answer_was_lost_is_still_ours(aws, tmp_path):
     check_rows(rows_from(aws, table, [key]), sources_of({key: log}, "CloudTrail"))
     entries = aws.lock_entries(LOCK_TABLE, table)
     assert [e["complete"] for e in entries] == ["true", "true"], entries  # create, append
+
+
+def test_objects_outside_the_log_scope_are_refused_unread(aws, tmp_path):
+    """A function deployed for s3://trail-logs/trail/AWSLogs/ is announced a log of another
+    bucket, a log outside its prefix and some other object of its bucket, beside one of its
+    own: the three fail, named, with the reason, and no request about them reaches S3 (every
+    request goes through a recording proxy); its own log lands. The same through SQS."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="other-logs")
+    [log] = generate(tmp_path, files=1, records=8, seed=97)
+    own = tagged("own", log.relative_to(tmp_path)).replace("AWSLogs/", "trail/AWSLogs/", 1)
+    refused = {
+        ("other-logs", own.replace("/own/", "/foreign/")): "another bucket than the log bucket",
+        (BUCKET, tagged("root", log.relative_to(tmp_path))): "a key outside the trail's logs",
+        (BUCKET, "private/report.json"): "a key outside the trail's logs",
+    }
+    heads = {(BUCKET, own): upload(aws, log, own)}
+    for bucket, key in refused:
+        s3.upload_file(str(log), bucket, key)
+        heads[(bucket, key)] = s3.head_object(Bucket=bucket, Key=key)
+
+    def record(bucket, key):
+        head = heads[(bucket, key)]
+        return events.s3_record(bucket, key, head["ContentLength"], head["ETag"].strip('"'))
+
+    proxy = FaultProxy(aws.port)
+    table = f"s3://{BUCKET}/scope-tables/cloudtrail"
+    env = {**aws.env(), "AWS_ENDPOINT_URL": proxy.endpoint, "LOG_BUCKET": BUCKET,
+           "LOG_PREFIX": "trail/", "CLOUDTRAIL_TABLE_URI": table,
+           "INSIGHTS_TABLE_URI": f"s3://{BUCKET}/scope-tables/insights",
+           "AWS_S3_LOCKING_PROVIDER": "dynamodb", "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE}
+    (tmp_path / "lambda").mkdir()
+    function = LambdaRuntime(tmp_path / "lambda", env, instances=1)
+    try:
+        ok, error = function.invoke(s3_event(record(BUCKET, own), *(record(*r) for r in refused)))
+        queued = [sqs_message(f"q{i}", s3_event(record(*r))) for i, r in enumerate(refused)]
+        queue_ok, queue_response = function.invoke({"Records": queued})
+    finally:
+        function.close()
+        proxy.close()
+
+    assert not ok, "an invocation with refused objects fails"
+    assert squeezed("3 of 4 objects failed") in squeezed(error), error
+    for (bucket, key), reason in refused.items():
+        said = f"s3://{bucket}/{key}: refused, not read: {reason}; this function reads only " \
+               "s3://trail-logs/trail/AWSLogs/… (LOG_BUCKET, LOG_PREFIX)"
+        assert squeezed(said) in squeezed(error), error
+    assert queue_ok and queue_response == {"batchItemFailures": [
+        {"itemIdentifier": f"q{i}"} for i in range(len(refused))]}, queue_response
+
+    asked = [f"{host} {path}" for service, _, host, path in proxy.seen if service == "s3"]
+    assert any(own.rsplit("/", 1)[1] in a for a in asked), "its own log was read"
+    for needle in ["other-logs", "/AWSLogs/root/", "private/report.json"]:
+        assert not [a for a in asked if needle in a], f"a request about {needle} was made"
+    rows = table_rows(table, aws.storage_options())
+    assert {r["_source_uri"] for r in rows} == {f"s3://{BUCKET}/{own}"}
+    check_rows(rows, sources_of({own: log}, "CloudTrail"))
+
+
+def squeezed(text):
+    """`text` without whitespace and the frame `cargo lambda invoke` draws around an error
+    (it wraps lines anywhere): for comparing an error with what it must say."""
+    return "".join(text.replace("│", "").replace("×", "").split())
+
+
+def gzip_member(data):
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9, mtime=0) as gz:
+        gz.write(data)
+    return out.getvalue()
+
+
+def test_gzip_bombs_fail_clearly_with_nothing_committed(aws, tmp_path):
+    """Two hostile objects beside a real log, under a function whose bounds are set low
+    (CLOUDTRAIL_DELTA_MAX_JSON_BYTES 32 MiB, CLOUDTRAIL_DELTA_MAX_RECORDS 1 000): 1 GiB of
+    JSON whitespace in a 1 MB object, and 2 000 copies of a real record. Each fails, named,
+    with the bound it passed; nothing of them is committed; the real log lands."""
+    [log] = generate(tmp_path / "gen", files=1, records=5, seed=98)
+    good = tagged("bomb-good", log.relative_to(tmp_path / "gen"))
+    folder = good.rsplit("/", 1)[0].replace("/bomb-good/", "/bombs/")
+    spaces = gzip_member(b" " * (8 << 20))
+    whitespace_bomb = gzip_member(b'{"Records":[') + spaces * 128
+    assert len(whitespace_bomb) < 2 << 20
+    record = json.dumps(load(log)[0]).encode()
+    many = gzip_member(b'{"Records":[' + b",".join([record] * 2000) + b"]}")
+    bombs = {f"{folder}/whitespace.json.gz": (whitespace_bomb,
+                                              "the object decompresses to more than 33554432 bytes of JSON"),
+             f"{folder}/records.json.gz": (many, "the object holds more than 1000 records")}
+    s3 = aws.client("s3")
+    heads = {good: upload(aws, log, good)}
+    for key, (data, _) in bombs.items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+        heads[key] = s3.head_object(Bucket=BUCKET, Key=key)
+
+    table = f"s3://{BUCKET}/bomb-tables/cloudtrail"
+    env = {**aws.env(), "LOG_BUCKET": BUCKET, "CLOUDTRAIL_TABLE_URI": table,
+           "INSIGHTS_TABLE_URI": f"s3://{BUCKET}/bomb-tables/insights",
+           "AWS_S3_LOCKING_PROVIDER": "dynamodb", "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE,
+           "CLOUDTRAIL_DELTA_MAX_JSON_BYTES": str(32 << 20),
+           "CLOUDTRAIL_DELTA_MAX_RECORDS": "1000"}
+    (tmp_path / "lambda").mkdir()
+    function = LambdaRuntime(tmp_path / "lambda", env, instances=1)
+    try:
+        ok, error = function.invoke(s3_event(*(s3_record(k, h) for k, h in heads.items())))
+    finally:
+        function.close()
+    assert not ok, "an invocation with bombs fails"
+    assert squeezed("2 of 3 objects failed") in squeezed(error), error
+    for key, (_, cause) in bombs.items():
+        said = f"s3://{BUCKET}/{key}: {cause}, with nothing committed"
+        assert squeezed(said) in squeezed(error), error
+    landed = DeltaTable(table, storage_options=aws.storage_options())
+    rows = table_rows(table, aws.storage_options())
+    assert {r["_source_uri"] for r in rows} == {f"s3://{BUCKET}/{good}"}
+    check_rows(rows, sources_of({good: log}, "CloudTrail"))
+    assert landed.version() == 1, "the table's creation and one commit, of the real log"
 
 
 SCHEDULED_EVENT = {"version": "0", "id": "5c0b7a4e-4f4a-4a52-9c0e-7d8f0f6d2f11",
@@ -502,7 +640,7 @@ def test_the_scheduled_maintenance_function_compacts_and_vacuums(aws, function, 
 
     # The ingest function, warm across the maintenance commits, goes on.
     [log] = generate(tmp_path / "after", files=1, records=6, seed=404)
-    key = "after-maintenance/AWSLogs/1/CloudTrail/us-east-1/2024/04/30/log.json.gz"
+    key = "AWSLogs/after-maintenance/1/CloudTrail/us-east-1/2024/04/30/log.json.gz"
     ok, response = function.invoke(s3_event(s3_record(key, upload(aws, log, key))))
     assert ok and response["objects"][0]["outcome"] == "ingested", response
     check_rows(rows_from(aws, CLOUDTRAIL, [key]), sources_of({key: log}, "CloudTrail"))
