@@ -13,6 +13,12 @@ from aws_local import ROOT
 # What `!Ref AWS::NoValue` resolves to: the property or list item is left out.
 NO_VALUE = object()
 
+STACK_UUID = "1d8a5d10-0000-4000-8000-000000000000"
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+          "AWS::StackName": "cloudtrail-delta",
+          "AWS::StackId": f"arn:aws:cloudformation:us-east-1:123456789012:stack/cloudtrail-delta/{STACK_UUID}"}
+LOG_BUCKET = f"cloudtrail-delta-{STACK_UUID}"
+
 
 class NoManagedPolicies:
     def load(self):
@@ -28,7 +34,11 @@ def expand(**parameters):
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     expanded = transform(template, parameters, NoManagedPolicies())
     values = {name: spec.get("Default") for name, spec in expanded["Parameters"].items()}
+    for name, spec in expanded["Parameters"].items():
+        if spec["Type"] == "CommaDelimitedList" and isinstance(values[name], str):
+            values[name] = values[name].split(",")
     values.update(parameters)
+    values.update(PSEUDO)
     conditions = {}
 
     def condition(name):
@@ -62,11 +72,18 @@ def expand(**parameters):
         if set(node) == {"Fn::FindInMap"}:
             table, first, second = resolve(node["Fn::FindInMap"])
             return expanded["Mappings"][table][first][second]
+        if set(node) == {"Fn::Select"}:
+            index, items = resolve(node["Fn::Select"])
+            return items[int(index)]
+        if set(node) == {"Fn::Split"}:
+            separator, text = resolve(node["Fn::Split"])
+            return text.split(separator)
         if set(node) == {"Fn::Sub"}:
             text, names = (node["Fn::Sub"], {}) if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"]
             names = {**{k: v for k, v in values.items() if isinstance(v, (str, int))},
                      **resolve(names)}
-            return re.sub(r"\$\{([A-Za-z0-9]+)\}", lambda m: str(names.get(m[1], m[0])), text)
+            # `${Resource.Attribute}` stays as written.
+            return re.sub(r"\$\{([A-Za-z0-9:]+)\}", lambda m: str(names.get(m[1], m[0])), text)
         if set(node) == {"Fn::Join"}:
             separator, parts = node["Fn::Join"]
             parts = resolve(parts)
@@ -168,3 +185,182 @@ def test_only_the_stacks_own_rule_and_bucket_may_send_to_the_queue_over_tls():
     for statement in statements.values():
         if statement["Effect"] == "Allow":
             assert "aws:SourceArn" in str(statement["Condition"]), statement
+
+
+ROLE = {"ingest": {"Fn::GetAtt": ["IngestFunctionRole", "Arn"]},
+        "maintenance": {"Fn::GetAtt": ["MaintenanceFunctionRole", "Arn"]}}
+WRITES = {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ReplicateObject",
+          "s3:ReplicateDelete"}
+
+
+def statements(resource, resources):
+    policy = resources[resource]["Properties"]["PolicyDocument"]
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("log_prefix", ["", "org-trail/"])
+def test_only_cloudtrail_writes_or_deletes_the_logs(log_prefix):
+    policy = statements("LogBucketPolicy", expand(LogPrefix=log_prefix))
+    deny = policy["DenyLogWritesButCloudTrail"]
+    assert (deny["Effect"], deny["Principal"]) == ("Deny", "*")
+    assert set(deny["Action"]) == WRITES
+    assert deny["Resource"] == f"${{LogBucket.Arn}}/{log_prefix}AWSLogs/*"
+    assert deny["Condition"] == {
+        "StringNotEquals": {"aws:PrincipalServiceName": "cloudtrail.amazonaws.com"}}
+    # The break-glass role is the one other principal let through.
+    role = "arn:aws:iam::123456789012:role/restore-logs"
+    deny = statements("LogBucketPolicy", expand(BreakGlassRoleArn=role))["DenyLogWritesButCloudTrail"]
+    assert deny["Condition"] == {
+        "StringNotEquals": {"aws:PrincipalServiceName": "cloudtrail.amazonaws.com"},
+        "ArnNotEquals": {"aws:PrincipalArn": role}}
+
+
+def tables_deny(statement, bucket_arn, prefix="delta/"):
+    assert (statement["Effect"], statement["Principal"]) == ("Deny", "*")
+    assert set(statement["Action"]) == WRITES
+    assert statement["Resource"] == [f"{bucket_arn}/{prefix}cloudtrail/*",
+                                     f"{bucket_arn}/{prefix}cloudtrail_insights/*"]
+    return statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+
+
+def test_only_the_functions_write_or_delete_the_tables_in_the_log_bucket():
+    policy = statements("LogBucketPolicy", expand(TablesPrefix="tables/"))
+    allowed = tables_deny(policy["DenyTableWritesButFunctions"], "${LogBucket.Arn}", "tables/")
+    assert allowed == [ROLE["ingest"], ROLE["maintenance"]]
+    writer = "arn:aws:iam::123456789012:role/spark"
+    policy = statements("LogBucketPolicy", expand(TablesWriterRoleArn=writer))
+    assert tables_deny(policy["DenyTableWritesButFunctions"], "${LogBucket.Arn}") == [
+        ROLE["ingest"], ROLE["maintenance"], writer]
+
+
+def test_a_new_tables_bucket_gets_the_log_buckets_protections():
+    resources = expand(TablesBucket="new", KmsKeyArn="arn:aws:kms:us-east-1:123456789012:key/k",
+                       AccessLogBucket="access-logs")
+    bucket = resources["TablesBucketNew"]["Properties"]
+    assert bucket["BucketName"] == f"cloudtrail-delta-tables-{STACK_UUID}"
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    [encryption] = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "arn:aws:kms:us-east-1:123456789012:key/k"}
+    assert bucket["LoggingConfiguration"]["DestinationBucketName"] == "access-logs"
+    rules = {r["Id"] for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules == {r["Id"] for r in expand()["LogBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    policy = statements("TablesBucketNewPolicy", resources)
+    assert policy["DenyInsecureTransport"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    allowed = tables_deny(policy["DenyTableWritesButFunctions"], "${TablesBucketNew.Arn}")
+    assert allowed == [ROLE["ingest"], ROLE["maintenance"]]
+    # The tables are no longer in the log bucket: no rules or denies for them there.
+    assert "DenyTableWritesButFunctions" not in statements("LogBucketPolicy", resources)
+    assert "LifecycleConfiguration" not in resources["LogBucket"]["Properties"]
+    uri = resources["IngestFunction"]["Properties"]["Environment"]["Variables"]["CLOUDTRAIL_TABLE_URI"]
+    assert uri == f"s3://cloudtrail-delta-tables-{STACK_UUID}/delta/cloudtrail"
+
+
+def test_an_existing_tables_bucket_is_left_to_its_owner():
+    resources = expand(TablesBucket="my-tables")
+    assert "TablesBucketNew" not in resources
+    assert "DenyTableWritesButFunctions" not in statements("LogBucketPolicy", resources)
+
+
+def test_cloudtrail_writes_for_the_named_trails_only():
+    trail = "arn:aws:cloudtrail:us-east-1:123456789012:trail/org"
+    policy = statements("LogBucketPolicy", expand(TrailArns=[trail]))
+    assert policy["AWSCloudTrailAclCheck"]["Condition"] == {"StringEquals": {"aws:SourceArn": [trail]}}
+    assert policy["AWSCloudTrailWrite"]["Condition"] == {"StringEquals": {
+        "s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": [trail]}}
+    # Without TrailArns: any trail of the trail accounts.
+    policy = statements("LogBucketPolicy", expand())
+    assert policy["AWSCloudTrailWrite"]["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+
+
+def role_statements(resources, function):
+    role = resources[f"{function}FunctionRole"]["Properties"]["Policies"]
+    return [s for policy in role for s in policy["PolicyDocument"]["Statement"]]
+
+
+def allowed(statements, action):
+    return [s for s in statements if s["Effect"] == "Allow" and action in as_list(s["Action"])]
+
+
+@pytest.mark.parametrize("log_prefix", ["", "delta/org/"])
+def test_the_functions_write_only_their_tables_and_never_the_logs(log_prefix):
+    resources = expand(LogPrefix=log_prefix)
+    tables = [f"arn:aws:s3:::{LOG_BUCKET}/delta/cloudtrail/*",
+              f"arn:aws:s3:::{LOG_BUCKET}/delta/cloudtrail_insights/*"]
+    for function in ("Ingest", "Maintenance"):
+        found = role_statements(resources, function)
+        [put] = allowed(found, "s3:PutObject")
+        assert put["Resource"] == tables, function
+        [never] = [s for s in found if s.get("Sid") == "NeverWriteLogs"]
+        assert never["Effect"] == "Deny"
+        assert set(never["Action"]) == {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"}
+        assert never["Resource"] == f"arn:aws:s3:::{LOG_BUCKET}/{log_prefix}AWSLogs/*"
+        [listing] = allowed(found, "s3:ListBucket")
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": ["delta/cloudtrail/*",
+                                                                    "delta/cloudtrail_insights/*"]}}
+    # The ingest deletes only temporary commit files; maintenance rewrites and vacuums.
+    [delete] = allowed(role_statements(resources, "Ingest"), "s3:DeleteObject")
+    assert delete["Resource"] == [t[:-1] + "*_delta_log/_commit_*.json.tmp" for t in tables]
+    [rewrite] = allowed(role_statements(resources, "Maintenance"), "s3:DeleteObject")
+    assert rewrite["Resource"] == tables
+
+
+def test_the_functions_claim_lock_items_of_their_tables_only():
+    resources = expand(ExistingLockTable="delta_log")
+    keys = [f"s3://{LOG_BUCKET}/delta/{name}{tail}"
+            for name in ("cloudtrail", "cloudtrail_insights") for tail in ("", "/*")]
+    for function in ("Ingest", "Maintenance"):
+        [lock] = allowed(role_statements(resources, function), "dynamodb:PutItem")
+        assert lock["Resource"] == "arn:aws:dynamodb:us-east-1:123456789012:table/delta_log"
+        assert lock["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": keys}}
+
+
+def test_the_kms_key_serves_both_functions_through_s3_only():
+    key = "arn:aws:kms:us-east-1:123456789012:key/k"
+    resources = expand(KmsKeyArn=key)
+    for function in ("Ingest", "Maintenance"):
+        [grant] = allowed(role_statements(resources, function), "kms:Decrypt")
+        assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+        assert grant["Resource"] == key
+        assert grant["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
+    assert not allowed(role_statements(expand(), "Maintenance"), "kms:Decrypt")
+
+
+def test_the_function_is_told_its_log_bucket_and_prefix():
+    variables = expand(LogPrefix="org/")["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert (variables["LOG_BUCKET"], variables["LOG_PREFIX"]) == (LOG_BUCKET, "org/")
+    variables = expand(ExistingLogBucket="trail-bucket")["IngestFunction"]["Properties"][
+        "Environment"]["Variables"]
+    assert variables["LOG_BUCKET"] == "trail-bucket"
+
+
+def test_only_the_delivery_queue_redrives_to_the_dead_letter_queue_over_tls():
+    resources = expand()
+    name = resources["DeliveryQueue"]["Properties"]["QueueName"]
+    assert name == f"cloudtrail-delta-delivery-{STACK_UUID}"
+    assert resources["DeadLetterQueue"]["Properties"]["RedriveAllowPolicy"] == {
+        "redrivePermission": "byQueue",
+        "sourceQueueArns": [f"arn:aws:sqs:us-east-1:123456789012:{name}"]}
+    deny = statements("DeadLetterQueuePolicy", resources)["DenyInsecureTransport"]
+    assert (deny["Effect"], deny["Action"]) == ("Deny", "sqs:*")
+
+
+def test_the_queue_bounds_the_functions_concurrency():
+    mapping = expand()["DeliveryQueueMapping"]["Properties"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
+    mapping = expand(QueueMaxConcurrency=20)["DeliveryQueueMapping"]["Properties"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 20}
+
+
+def test_access_logs_go_where_asked():
+    assert "LoggingConfiguration" not in expand()["LogBucket"]["Properties"]
+    logging = expand(AccessLogBucket="access-logs")["LogBucket"]["Properties"]["LoggingConfiguration"]
+    assert logging == {"DestinationBucketName": "access-logs",
+                       "LogFilePrefix": f"cloudtrail-delta/{LOG_BUCKET}/"}
