@@ -29,10 +29,12 @@ test: $(VENV)/.installed lint
 	$(CARGO) test --all-targets  # also builds target/debug/cloudtrail-delta{,-lambda}
 	$(PYTHON) -m pytest -q tests/python
 
-## lint: validate template.yaml with cfn-lint and `sam validate --lint` (offline).
-lint: $(VENV)/.installed
+## lint: validate template.yaml with cfn-lint and `sam validate --lint` (offline), and hold
+## checkov's findings to tests/lint/checkov-baseline.txt (each accepted one with its reason).
+lint: $(VENV)/.installed $(VENV)/checkov/.installed
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/sam validate --lint --region us-east-1
+	$(VENV)/checkov/bin/python tests/lint/checkov_gate.py $(VENV)/checkov/bin/checkov template.yaml tests/lint/checkov-baseline.txt
 
 ## build: the deployment package, target/lambda/cloudtrail-delta-lambda/bootstrap.zip
 ## (release, arm64, cross-compiled with cargo-lambda and Zig).
@@ -114,6 +116,11 @@ $(VENV)/.bench: bench/requirements.txt $(VENV)/.installed
 	touch $@
 
 tools: $(VENV)/.installed
+
+$(VENV)/checkov/.installed: tests/lint/checkov-requirements.txt $(VENV)/.installed
+	python3 -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install --quiet --disable-pip-version-check -r tests/lint/checkov-requirements.txt
+	touch $@
 
 $(VENV)/.installed: tests/requirements.txt
 	python3 -m venv $(VENV)
