@@ -28,6 +28,7 @@ import random
 import socket
 import threading
 from collections import Counter
+from typing import NamedTuple
 
 S3_ONLY = {"s3-500", "s3-slowdown"}
 DYNAMODB_ONLY = {"dynamodb-throttle", "dynamodb-500"}
@@ -61,6 +62,17 @@ ERRORS = {
 }
 
 
+class Request(NamedTuple):
+    """One request the proxy forwarded (the body only of DynamoDB requests and of S3's bulk
+    deletes)."""
+    service: str
+    method: str
+    host: str
+    path: str
+    target: str
+    body: bytes
+
+
 class FaultProxy:
     """Listens on a free port of 127.0.0.1 and forwards to `upstream` (host, port)."""
 
@@ -69,7 +81,8 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.fixed_latency = {"s3": s3_latency, "dynamodb": dynamodb_latency}
         self.by_service = Counter()
-        # Every request as (service, method, host, path): what a test may assert never went.
+        # Every request (a Request): what a test may assert never went, or went only where a
+        # policy allows.
         self.seen = []
         self.rate = rate
         self.kinds = tuple(kinds)
@@ -164,8 +177,9 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         service = "dynamodb" if target.startswith("DynamoDB") else "s3"
         operation = target.rsplit(".", 1)[-1] if service == "dynamodb" else self.command
         with self.proxy.lock:
-            self.proxy.seen.append((service, self.command, self.headers.get("Host", ""),
-                                    self.path))
+            kept = body if service == "dynamodb" or self.path.endswith("?delete") else b""
+            self.proxy.seen.append(Request(service, self.command, self.headers.get("Host", ""),
+                                           self.path, target, kept))
         kind, dice = self.proxy.choose(service, operation)
         if self.proxy.fixed_latency[service]:
             threading.Event().wait(self.proxy.fixed_latency[service])

@@ -14,15 +14,17 @@ from deltalake import DeltaTable
 
 import events
 from aws_local import CLI, MAINTENANCE, ROOT, ExecutionEnvironment, LambdaRuntime, Moto, finish
+import iam_policy
 from faults import FaultProxy
 from logs import GENERATOR, generate
 from readback import check_rows, load, table_rows
+from template_expansion import expand
 
 SAMPLES = ROOT / "samples"
 BUCKET = "trail-logs"
 LOCK_TABLE = "delta_log"
 CLOUDTRAIL = f"s3://{BUCKET}/tables/cloudtrail"
-INSIGHTS = f"s3://{BUCKET}/tables/insights"
+INSIGHTS = f"s3://{BUCKET}/tables/cloudtrail_insights"
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +37,25 @@ def aws(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def function(aws, tmp_path_factory):
+def ingest_requests(aws):
+    """A proxy between the module's ingest function and moto that records its requests."""
+    proxy = FaultProxy(aws.port)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="module")
+def maintenance_requests(aws):
+    proxy = FaultProxy(aws.port)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="module")
+def function(aws, ingest_requests, tmp_path_factory):
     env = {
         **aws.env(),
+        "AWS_ENDPOINT_URL": ingest_requests.endpoint,
         "LOG_BUCKET": BUCKET,
         "CLOUDTRAIL_TABLE_URI": CLOUDTRAIL,
         "INSIGHTS_TABLE_URI": INSIGHTS,
@@ -497,7 +515,7 @@ def test_objects_outside_the_log_scope_are_refused_unread(aws, tmp_path):
     table = f"s3://{BUCKET}/scope-tables/cloudtrail"
     env = {**aws.env(), "AWS_ENDPOINT_URL": proxy.endpoint, "LOG_BUCKET": BUCKET,
            "LOG_PREFIX": "trail/", "CLOUDTRAIL_TABLE_URI": table,
-           "INSIGHTS_TABLE_URI": f"s3://{BUCKET}/scope-tables/insights",
+           "INSIGHTS_TABLE_URI": f"s3://{BUCKET}/scope-tables/cloudtrail_insights",
            "AWS_S3_LOCKING_PROVIDER": "dynamodb", "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE}
     (tmp_path / "lambda").mkdir()
     function = LambdaRuntime(tmp_path / "lambda", env, instances=1)
@@ -518,13 +536,20 @@ def test_objects_outside_the_log_scope_are_refused_unread(aws, tmp_path):
     assert queue_ok and queue_response == {"batchItemFailures": [
         {"itemIdentifier": f"q{i}"} for i in range(len(refused))]}, queue_response
 
-    asked = [f"{host} {path}" for service, _, host, path in proxy.seen if service == "s3"]
+    asked = [f"{r.host} {r.path}" for r in proxy.seen if r.service == "s3"]
     assert any(own.rsplit("/", 1)[1] in a for a in asked), "its own log was read"
     for needle in ["other-logs", "/AWSLogs/root/", "private/report.json"]:
         assert not [a for a in asked if needle in a], f"a request about {needle} was made"
     rows = table_rows(table, aws.storage_options())
     assert {r["_source_uri"] for r in rows} == {f"s3://{BUCKET}/{own}"}
     check_rows(rows, sources_of({own: log}, "CloudTrail"))
+    # And what it did ask, its role in the stack deployed this way allows.
+    role = iam_policy.role_statements(expand(
+        ExistingLogBucket=BUCKET, LogPrefix="trail/", TablesPrefix="scope-tables/",
+        ExistingLockTable=LOCK_TABLE), "Ingest")
+    denied, checked = iam_policy.refused(role, proxy.seen)
+    assert not denied, denied
+    assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "dynamodb:PutItem"} <= set(checked)
 
 
 def squeezed(text):
@@ -592,8 +617,9 @@ SCHEDULED_EVENT = {"version": "0", "id": "5c0b7a4e-4f4a-4a52-9c0e-7d8f0f6d2f11",
                    "region": "us-east-1", "resources": [], "detail": {}}
 
 
-def test_the_scheduled_maintenance_function_compacts_and_vacuums(aws, function, tmp_path):
-    """Last in this module: the maintenance binary under the Runtime API emulator, invoked with
+def test_the_scheduled_maintenance_function_compacts_and_vacuums(aws, function, tmp_path,
+                                                                maintenance_requests):
+    """Next to last in this module: the maintenance binary under the Runtime API emulator, invoked with
     the schedule's event, on the table the tests above filled with a small file per commit
     (and with the files of killed invocations, never committed). Afterwards: one file per day,
     the same rows, no Parquet file in S3 that the table does not reference, and ingest goes
@@ -616,7 +642,8 @@ def test_the_scheduled_maintenance_function_compacts_and_vacuums(aws, function, 
     env = {**aws.env(), "CLOUDTRAIL_TABLE_URI": CLOUDTRAIL, "INSIGHTS_TABLE_URI": INSIGHTS,
            "AWS_S3_LOCKING_PROVIDER": "dynamodb", "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE,
            "VACUUM_RETENTION_HOURS": "0"}
-    maintenance = LambdaRuntime(tmp_path, env, instances=1, binary=MAINTENANCE)
+    maintenance = LambdaRuntime(tmp_path, {**env, "AWS_ENDPOINT_URL": maintenance_requests.endpoint},
+                                instances=1, binary=MAINTENANCE)
     try:
         ok, response = maintenance.invoke(SCHEDULED_EVENT)
     finally:
@@ -644,3 +671,26 @@ def test_the_scheduled_maintenance_function_compacts_and_vacuums(aws, function, 
     ok, response = function.invoke(s3_event(s3_record(key, upload(aws, log, key))))
     assert ok and response["objects"][0]["outcome"] == "ingested", response
     check_rows(rows_from(aws, CLOUDTRAIL, [key]), sources_of({key: log}, "CloudTrail"))
+
+
+def test_every_request_of_the_functions_is_one_their_roles_allow(ingest_requests,
+                                                                 maintenance_requests):
+    """Last: every S3 and DynamoDB request the module's ingest function made (S3 and SQS
+    deliveries, repairs of killed writers' commits, batches, after maintenance) and the
+    maintenance function made (compaction, VACUUM, log cleanup) is one IAM would allow
+    their roles in the stack deployed for this bucket: the template's least privilege is
+    enough to work, in particular the ingest's deletes (temporary commit files only) and
+    the lock table's leading keys."""
+    resources = expand(ExistingLogBucket=BUCKET, TablesPrefix="tables/",
+                       ExistingLockTable=LOCK_TABLE)
+    for function, proxy, used in [
+        ("Ingest", ingest_requests, {"s3:GetObject", "s3:PutObject", "s3:ListBucket",
+                                     "s3:DeleteObject", "dynamodb:PutItem",
+                                     "dynamodb:UpdateItem", "dynamodb:Query"}),
+        ("Maintenance", maintenance_requests, {"s3:GetObject", "s3:PutObject", "s3:ListBucket",
+                                               "s3:DeleteObject", "dynamodb:PutItem"}),
+    ]:
+        denied, checked = iam_policy.refused(iam_policy.role_statements(resources, function),
+                                             proxy.seen)
+        assert not denied, (function, denied[:20])
+        assert used <= set(checked), (function, checked)
