@@ -278,3 +278,14 @@ def test_access_logs_go_where_asked():
     logging = expand(AccessLogBucket="access-logs")["LogBucket"]["Properties"]["LoggingConfiguration"]
     assert logging == {"DestinationBucketName": "access-logs",
                        "LogFilePrefix": f"cloudtrail-delta/{LOG_BUCKET}/"}
+
+
+def test_by_default_no_function_reserves_concurrency():
+    """Lambda keeps 100 of an account's concurrency unreserved: any reservation would keep the
+    stack from deploying in a new account with a small quota."""
+    resources = expand()
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 2
+    assert not [f for f in functions if "ReservedConcurrentExecutions" in f["Properties"]]
+    ingest = expand(ReservedConcurrency=10)["IngestFunction"]["Properties"]
+    assert ingest["ReservedConcurrentExecutions"] == 10
