@@ -7,10 +7,10 @@ imports nothing large, so its own ~15 MB, which a vforked child's count includes
 execs, stays far below the figure). Runs are interleaved, so a slow moment of the machine
 hits every size. Both cores, as the CLI and the Lambda run; `--one-core` pins to core 0.
 
-Inputs (made once by ../shared/bench/gen_cloudtrail.py --seed 1, kept under bench/data/;
-all start with the same records):
-  100mb   one file of 67 000 records (~101 MB of JSON, 13 MB gzipped)
-  1gb     one file of 670 000 records (~1 006 MB of JSON); the same file as `make bench`'s one-1gb
+Inputs (made once by tools/generate_logs.py --seed 1, kept under bench/data/; all start with
+the same records):
+  100mb   one file of 73 400 records (~100 MB of JSON, 14 MB gzipped)
+  1gb     one file of 734 000 records (~1 000 MB of JSON); the same file as `make bench`'s one-1gb
   10gb    1gb's records ten times over in one file (~10 GB of JSON, made from 1gb's file by
           streaming, as the generator would hold it all in memory; takes about a minute)
 
@@ -24,7 +24,7 @@ import sys
 import run
 
 GENERATED = {
-    "100mb": ("one-100mb", ["--single", "--records", "67000"]),
+    "100mb": ("one-100mb", ["--single", "--records", "73400"]),
     "1gb": ("one-1gb", run.INPUTS["one-1gb"]),
 }
 REPEATED = {"10gb": ("one-10gb", "1gb", 10)}

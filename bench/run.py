@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
 """`make bench`: cloudtrail-delta against the peers, on the same files, on one core.
 
-Inputs (made once by ../shared/bench/gen_cloudtrail.py, kept under bench/data/):
-  one-100k   one file of 100 000 records (~150 MB of JSON)
-  one-1gb    one file of ~1 GB of JSON (670 000 records)
+Inputs (made once by tools/generate_logs.py --seed 1, kept under bench/data/):
+  one-100k   one file of 100 000 records (~136 MB of JSON)
+  one-1gb    one file of ~1 GB of JSON (734 000 records)
   500-small  500 files of 300 records, as CloudTrail delivers every 5 minutes per region
 
 Tools, each pinned to one core with taskset and run REPS times, interleaved:
   ours       target/release/cloudtrail-delta ingest (file → committed local Delta table;
              many files are committed in batches, --objects-per-commit 500)
   ours-1     the same with --objects-per-commit 1: one commit per object, as the Lambda does
-  python     ../shared/bench/peers/python_deltalake.py (Python deltalake + pyarrow)
-  duckdb     ../shared/bench/peers/duckdb_parquet.py (1 thread, Parquet only, no commit)
+  python     bench/peers/python_deltalake.py (Python deltalake + pyarrow, one commit per file)
+  duckdb     bench/peers/duckdb_parquet.py (1 thread, Parquet only, no commit)
   floor      libdeflate-gunzip -c FILE > /dev/null (decompression alone: no ingester can pass it)
 
 Prints one table: median wall time, MB/s of JSON, ratio of each tool's time to ours, peak RSS
@@ -31,7 +31,8 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "bench"
+GENERATOR = ROOT / "tools" / "generate_logs.py"
+PEERS = ROOT / "bench" / "peers"
 DATA = ROOT / "bench" / "data"
 OURS = ROOT / "target" / "release" / "cloudtrail-delta"
 PYTHON = sys.executable
@@ -39,14 +40,14 @@ KEY_DIR = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30"
 
 INPUTS = {
     "one-100k": ["--single", "--records", "100000"],
-    "one-1gb": ["--single", "--records", "670000"],
+    "one-1gb": ["--single", "--records", "734000"],
     "500-small": ["--files", "500", "--records", "300"],
 }
 
 
 def make_input(name, args=None):
     """The input's folder (files under the AWSLogs layout), generated once by
-    gen_cloudtrail.py with `args` (by default the named input's)."""
+    tools/generate_logs.py with `args` (by default the named input's)."""
     folder = DATA / name
     done = folder / ".done"
     if done.exists():
@@ -58,11 +59,11 @@ def make_input(name, args=None):
         target = single_log(folder, name)
         target.parent.mkdir(parents=True)
         with open(target, "wb") as out:
-            subprocess.run([PYTHON, str(SHARED / "gen_cloudtrail.py"), *args, "--seed", "1"],
-                           stdout=out, check=True)
+            subprocess.run([PYTHON, str(GENERATOR), *args, "--seed", "1"], stdout=out,
+                           check=True)
     else:
-        subprocess.run([PYTHON, str(SHARED / "gen_cloudtrail.py"), "--out", str(folder), *args,
-                        "--seed", "1"], check=True)
+        subprocess.run([PYTHON, str(GENERATOR), "--out", str(folder), *args, "--seed", "1"],
+                       check=True)
     done.touch()
     return folder
 
@@ -92,9 +93,9 @@ def command(tool, folder, files, out, pinned=True):
         return one_core + [str(OURS), "ingest", *batch, "--table", f"{out}/ct", "--insights-table",
                            f"{out}/ins", str(folder)]
     if tool == "python":
-        return one_core + [PYTHON, str(SHARED / "peers" / "python_deltalake.py"), f"{out}/ct", *files]
+        return one_core + [PYTHON, str(PEERS / "python_deltalake.py"), f"{out}/ct", *files]
     if tool == "duckdb":
-        return one_core + [PYTHON, str(SHARED / "peers" / "duckdb_parquet.py"), f"{out}/ct", *files]
+        return one_core + [PYTHON, str(PEERS / "duckdb_parquet.py"), f"{out}/ct", *files]
     if tool == "floor":
         gunzip = shutil.which("libdeflate-gunzip")
         script = " ; ".join(f"{gunzip} -c '{f}' > /dev/null" for f in files)

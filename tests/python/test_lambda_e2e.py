@@ -16,7 +16,7 @@ import events
 from aws_local import CLI, MAINTENANCE, ROOT, ExecutionEnvironment, LambdaRuntime, Moto, finish
 import iam_policy
 from faults import FaultProxy
-from logs import GENERATOR, generate
+from logs import generate
 from readback import check_rows, load, table_rows
 from template_expansion import expand
 
@@ -326,8 +326,6 @@ def test_conditional_put_mode_from_the_cli(aws, tmp_path):
 def test_a_log_whose_parquet_outgrows_an_upload_part_lands_whole(aws, tmp_path):
     """A log whose Parquet file is larger than an upload part (5 MiB) goes to S3 as a multipart
     upload; the file is whole and every value reads back."""
-    if not GENERATOR.exists():
-        pytest.skip("needs ../shared's generator: the bundled samples' records compress too well")
     log = generate(tmp_path, files=1, records=50_000, seed=83)[0]
     key = "large/" + str(log.relative_to(tmp_path))
     upload(aws, log, key)

@@ -48,6 +48,21 @@ def test_every_value_of_the_samples_reads_back(tmp_path):
     assert json.loads(odd["_rescued_data"])["readOnly"] == "false"
 
 
+def test_generated_logs_of_every_kind_and_layout_read_back(tmp_path):
+    """tools/generate_logs.py's logs (management, data, sign-in, service and edge events,
+    Insights, the organization layout; digests beside them): every value reads back."""
+    logs = tmp_path / "logs"
+    generate(logs, files=6, records=150, seed=5, digests=True)
+    generate(logs, files=3, records=40, seed=6, kind="insights")
+    generate(logs, files=3, records=60, seed=7, org="o-aa11bb22cc")
+    result = ingest(tmp_path, logs)
+    assert "skipped: 6 (digest: 6)" in result.stdout, result.stdout
+    rows = check_table(tmp_path / "ct", source_records(logs, "CloudTrail"))
+    assert len(rows) == 6 * 150 + 3 * 60
+    assert {r["eventType"] for r in rows} >= {"AwsApiCall", "AwsConsoleSignIn", "AwsServiceEvent"}
+    check_table(tmp_path / "insights", source_records(logs, "CloudTrail-Insight"))
+
+
 def test_reingest_after_optimize_adds_nothing(tmp_path):
     logs = tmp_path / "logs"
     generate(logs, files=6, records=50, seed=3)
