@@ -314,8 +314,12 @@ impl Column for Timestamp {
         let micros = match same_day {
             Some(micros) => micros,
             None => {
-                let micros = parse_timestamp_micros(v)
-                    .ok_or_else(|| JsonError::custom(format_args!("invalid timestamp {v:?}")))?;
+                let micros = parse_timestamp_micros(v).ok_or_else(|| {
+                    JsonError::custom(format_args!(
+                        "{v:?} is not a timestamp like 2024-04-30T22:00:00Z (RFC 3339, UTC \
+                             or with an offset)"
+                    ))
+                })?;
                 if let (Some(time), Some(day)) = (time_of_day(b), b.get(..10)) {
                     let day = day.try_into().expect("ten bytes");
                     self.day = Some((day, micros - time));
@@ -529,7 +533,7 @@ macro_rules! json_struct {
                             let mark = rescue.mark();
                             let result = $crate::columns::Column::append_json(&mut self.$field, reader, rescue);
                             rescue.name_since(mark, $json);
-                            result?;
+                            result.map_err(|e| e.in_field($json))?;
                         })+
                     }
                 }

@@ -10,12 +10,19 @@
 
 use std::borrow::Cow;
 
-/// Why a record's text could not be read.
+/// Why a record's text could not be read: where (the field's path, when known, and the byte)
+/// and what.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{what}{}", at.map(|at| format!(" at byte {at} of the record")).unwrap_or_default())]
+#[error(
+    "{}{what}{}",
+    path.as_ref().map(|path| format!("{path}: ")).unwrap_or_default(),
+    at.map(|at| format!(" at byte {at} of the record")).unwrap_or_default()
+)]
 pub struct JsonError {
     what: Cow<'static, str>,
     at: Option<usize>,
+    /// The field the error is in, outermost first (`userIdentity.sessionContext`).
+    path: Option<String>,
 }
 
 impl JsonError {
@@ -24,7 +31,17 @@ impl JsonError {
         Self {
             what: Cow::Owned(what.to_string()),
             at: None,
+            path: None,
         }
+    }
+
+    /// The error as seen from the object that holds `field`.
+    pub fn in_field(mut self, field: &str) -> Self {
+        self.path = Some(match self.path.take() {
+            None => field.to_owned(),
+            Some(inner) => format!("{field}.{inner}"),
+        });
+        self
     }
 }
 
@@ -90,6 +107,7 @@ impl<'a> JsonReader<'a> {
         JsonError {
             what: Cow::Borrowed(what),
             at: Some(self.pos),
+            path: None,
         }
     }
 
@@ -186,6 +204,7 @@ impl<'a> JsonReader<'a> {
             _ => Err(JsonError {
                 what: Cow::Borrowed("number out of range"),
                 at: Some(start),
+                path: None,
             }),
         }
     }
