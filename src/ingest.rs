@@ -207,6 +207,20 @@ impl Ingester {
         Ok(self.budget.check()?)
     }
 
+    /// Checks, without a request, that both table locations can hold a table (see
+    /// [`LogTable::check_location`]); the error names the table.
+    pub fn check_tables(&self) -> Result<(), Cause> {
+        for uri in [&self.uris.cloudtrail, &self.uris.insights] {
+            LogTable::check_location(uri, &self.storage_options, &self.commit_mode).map_err(
+                |source| Cause::Table {
+                    table: uri.clone(),
+                    source: Box::new(source),
+                },
+            )?;
+        }
+        Ok(())
+    }
+
     /// The opened table of a kind, if any object of that kind was ingested.
     pub fn table(&self, kind: LogKind) -> Option<&LogTable> {
         self.tables.get(&kind)

@@ -261,6 +261,10 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         .with_commit_mode(commit_mode)
         .with_limits(limits)
         .with_read_ahead(parallel_reads as usize);
+    // A location no table can be at fails here, once, not once per object.
+    ingester
+        .check_tables()
+        .map_err(|cause| anyhow::anyhow!("{cause}"))?;
     let progress = if files.len() > 1 && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(files.len() as u64);
         bar.set_style(

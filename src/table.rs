@@ -186,11 +186,7 @@ impl LogTable {
         storage_options: &HashMap<String, String>,
         mode: &CommitMode,
     ) -> Result<Self, DeltaTableError> {
-        let url = deltalake::ensure_table_uri(uri)?;
-        let mut table = DeltaTableBuilder::from_url(url)?
-            .with_storage_options(storage_options.clone())
-            .build()?;
-        logstore::check_log_store(table.log_store().as_ref(), mode)?;
+        let mut table = Self::unloaded(uri, storage_options, mode)?;
         if table.log_store().is_delta_table_location().await? {
             table.load().await?;
         } else {
@@ -210,6 +206,30 @@ impl LogTable {
             storage_options: storage_options.clone(),
             ingested: Ingested::NotLoaded,
         })
+    }
+
+    /// Checks, without a request, that a table can be at `uri`: a table URI of a known
+    /// store, with a log store for `mode`. A bad location then fails once, before any object.
+    pub fn check_location(
+        uri: &str,
+        storage_options: &HashMap<String, String>,
+        mode: &CommitMode,
+    ) -> Result<(), DeltaTableError> {
+        Self::unloaded(uri, storage_options, mode).map(drop)
+    }
+
+    /// The table handle at `uri`, not loaded.
+    fn unloaded(
+        uri: &str,
+        storage_options: &HashMap<String, String>,
+        mode: &CommitMode,
+    ) -> Result<DeltaTable, DeltaTableError> {
+        let url = deltalake::ensure_table_uri(uri)?;
+        let table = DeltaTableBuilder::from_url(url)?
+            .with_storage_options(storage_options.clone())
+            .build()?;
+        logstore::check_log_store(table.log_store().as_ref(), mode)?;
+        Ok(table)
     }
 
     async fn create(table: DeltaTable, kind: LogKind) -> Result<DeltaTable, DeltaTableError> {

@@ -63,6 +63,16 @@ def test_generated_logs_of_every_kind_and_layout_read_back(tmp_path):
     check_table(tmp_path / "insights", source_records(logs, "CloudTrail-Insight"))
 
 
+def test_a_bad_table_location_fails_once_before_any_object(tmp_path):
+    generate(tmp_path / "logs", files=3, records=5, seed=8)
+    cmd = [BIN, "ingest", "--table", "foo://bar/ct", "--insights-table", str(tmp_path / "ins"),
+           str(tmp_path / "logs")]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert result.stderr.count("foo://bar/ct") == 1, result.stderr
+    assert "Unknown scheme: foo" in result.stderr and "failed:" not in result.stdout
+
+
 def test_reingest_after_optimize_adds_nothing(tmp_path):
     logs = tmp_path / "logs"
     generate(logs, files=6, records=50, seed=3)
