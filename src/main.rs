@@ -137,6 +137,8 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn,cloudtrail_delta=info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, not in files and pipes.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(Cli::parse()).await {
         Ok(code) => code,

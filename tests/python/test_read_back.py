@@ -73,6 +73,12 @@ def test_a_bad_table_location_fails_once_before_any_object(tmp_path):
     assert "Unknown scheme: foo" in result.stderr and "failed:" not in result.stdout
 
 
+def test_log_lines_carry_no_colour_codes_when_not_at_a_terminal(tmp_path):
+    result = ingest(tmp_path, SAMPLES)
+    assert "skipped" in result.stderr, result.stderr
+    assert "\x1b[" not in result.stderr, result.stderr[:500]
+
+
 def test_reingest_after_optimize_adds_nothing(tmp_path):
     logs = tmp_path / "logs"
     generate(logs, files=6, records=50, seed=3)
