@@ -3,6 +3,7 @@
 //! ```text
 //! [prefix/]AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/<file>.json.gz
 //! [prefix/]AWSLogs/<o-orgid>/<account>/CloudTrail/<region>/YYYY/MM/DD/<file>.json.gz
+//! …/CloudTrail-NetworkActivity/…   network activity events (VPC endpoint calls): the CloudTrail table
 //! …/CloudTrail-Insight/…   Insights events
 //! …/CloudTrail-Digest/…    integrity digests: not logs, skipped
 //! ```
@@ -23,7 +24,8 @@ pub enum SkipReason {
     Digest,
     /// A key ending in `/` (a folder marker).
     FolderMarker,
-    /// Not a `.json.gz` or `.json` file under a `CloudTrail/` or `CloudTrail-Insight/` folder.
+    /// Not a `.json.gz` or `.json` file under a `CloudTrail/`, `CloudTrail-NetworkActivity/` or
+    /// `CloudTrail-Insight/` folder.
     NotALog,
 }
 
@@ -32,7 +34,7 @@ impl std::fmt::Display for SkipReason {
         f.write_str(match self {
             SkipReason::Digest => "CloudTrail digest file, not a log",
             SkipReason::FolderMarker => "folder marker",
-            SkipReason::NotALog => "not a CloudTrail log file (.json.gz/.json under CloudTrail/ or CloudTrail-Insight/)",
+            SkipReason::NotALog => "not a CloudTrail log file (.json.gz/.json under CloudTrail/, CloudTrail-NetworkActivity/ or CloudTrail-Insight/)",
         })
     }
 }
@@ -45,7 +47,8 @@ pub fn route(key: &str) -> Route {
     // The folder nearest to the file decides (a prefix may itself contain such names).
     let mut folders = key.rsplit('/').skip(1);
     let kind = folders.find_map(|folder| match folder {
-        "CloudTrail" => Some(Ok(LogKind::CloudTrail)),
+        // Network activity events have the management and data events' record shape.
+        "CloudTrail" | "CloudTrail-NetworkActivity" => Some(Ok(LogKind::CloudTrail)),
         "CloudTrail-Insight" => Some(Ok(LogKind::Insights)),
         "CloudTrail-Digest" => Some(Err(SkipReason::Digest)),
         _ => None,
@@ -71,7 +74,7 @@ pub fn delivery_date(key: &str) -> Option<&str> {
             month,
             year,
             _region,
-            "CloudTrail" | "CloudTrail-Insight",
+            "CloudTrail" | "CloudTrail-NetworkActivity" | "CloudTrail-Insight",
             ..,
         ] if [(year, 4), (month, 2), (day, 2)]
             .iter()
@@ -107,6 +110,13 @@ mod tests {
             route("AWSLogs/1/CloudTrail-Insight/us-east-1/2024/04/30/x.json.gz"),
             Route::Ingest(LogKind::Insights)
         );
+        for key in [
+            "AWSLogs/1/CloudTrail-NetworkActivity/us-east-1/2024/04/30/x.json.gz",
+            "t/AWSLogs/o-abc123/1/CloudTrail-NetworkActivity/us-east-1/2024/04/30/x.json.gz",
+        ] {
+            assert_eq!(route(key), ct, "{key}");
+            assert_eq!(delivery_date(key), Some("2024/04/30"), "{key}");
+        }
     }
 
     #[test]

@@ -256,6 +256,26 @@ def test_eventbridge_object_created(aws, function, tmp_path):
     check_rows(rows_from(aws, CLOUDTRAIL, [key]), sources_of({key: log}, "CloudTrail"))
 
 
+def test_network_activity_events_land_in_the_cloudtrail_table(aws, function, tmp_path):
+    """Files under CloudTrail-NetworkActivity/ (both layouts), allowed and denied VPC endpoint
+    calls, through S3 notifications and an SQS batch: every value lands in the CloudTrail
+    table."""
+    logs = generate(tmp_path / "gen", files=2, records=30, seed=63, kind="network")
+    logs += generate(tmp_path / "gen", files=1, records=30, seed=64, kind="network",
+                     org="o-aa11bb22cc")
+    keys = {tagged("network", p.relative_to(tmp_path / "gen")): p for p in logs}
+    records = [s3_record(k, upload(aws, p, k)) for k, p in keys.items()]
+    ok, response = function.invoke(s3_event(records[0]))
+    assert ok and response["objects"][0]["outcome"] == "ingested", response
+    ok, response = function.invoke({"Records": [sqs_message(f"n{i}", s3_event(r))
+                                                 for i, r in enumerate(records[1:])]})
+    assert ok and response == {"batchItemFailures": []}, response
+    rows = rows_from(aws, CLOUDTRAIL, keys)
+    check_rows(rows, sources_of(keys, "CloudTrail-NetworkActivity"))
+    assert {r["errorCode"] for r in rows} == {None, "VpceAccessDenied"}
+    assert {r["eventCategory"] for r in rows} == {"NetworkActivity"}
+
+
 def test_an_unknown_event_fails_clearly(function):
     ok, error = function.invoke({"hello": "world"})
     assert not ok

@@ -50,16 +50,25 @@ def test_every_value_of_the_samples_reads_back(tmp_path):
 
 def test_generated_logs_of_every_kind_and_layout_read_back(tmp_path):
     """tools/generate_logs.py's logs (management, data, sign-in, service and edge events,
-    Insights, the organization layout; digests beside them): every value reads back."""
+    network activity events allowed and denied, Insights, both key layouts; digests beside
+    them): every value reads back."""
     logs = tmp_path / "logs"
     generate(logs, files=6, records=150, seed=5, digests=True)
     generate(logs, files=3, records=40, seed=6, kind="insights")
     generate(logs, files=3, records=60, seed=7, org="o-aa11bb22cc")
+    generate(logs, files=2, records=80, seed=9, kind="network")
+    generate(logs, files=2, records=20, seed=10, kind="network", org="o-aa11bb22cc")
     result = ingest(tmp_path, logs)
     assert "skipped: 6 (digest: 6)" in result.stdout, result.stdout
-    rows = check_table(tmp_path / "ct", source_records(logs, "CloudTrail"))
-    assert len(rows) == 6 * 150 + 3 * 60
-    assert {r["eventType"] for r in rows} >= {"AwsApiCall", "AwsConsoleSignIn", "AwsServiceEvent"}
+    sources = {**source_records(logs, "CloudTrail"),
+               **source_records(logs, "CloudTrail-NetworkActivity")}
+    rows = check_table(tmp_path / "ct", sources)
+    assert len(rows) == 6 * 150 + 3 * 60 + 2 * 80 + 2 * 20
+    assert {r["eventType"] for r in rows} >= {"AwsApiCall", "AwsConsoleSignIn", "AwsServiceEvent",
+                                              "AwsVpceEvent"}
+    network = [r for r in rows if r["eventCategory"] == "NetworkActivity"]
+    assert {r["errorCode"] for r in network} == {None, "VpceAccessDenied"}
+    assert all(r["vpcEndpointAccountId"] for r in network)
     check_table(tmp_path / "insights", source_records(logs, "CloudTrail-Insight"))
 
 
