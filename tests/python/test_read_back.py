@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -70,6 +71,33 @@ def test_generated_logs_of_every_kind_and_layout_read_back(tmp_path):
     assert {r["errorCode"] for r in network} == {None, "VpceAccessDenied"}
     assert all(r["vpcEndpointAccountId"] for r in network)
     check_table(tmp_path / "insights", source_records(logs, "CloudTrail-Insight"))
+
+
+FIXTURE = ROOT / "tests" / "fixtures" / "tables-0.1"
+
+
+def test_tables_written_by_release_0_1_stay_readable_and_writable(tmp_path):
+    """A copy of the tables 0.1.0 wrote (tests/fixtures/tables-0.1): every value reads back
+    equal to its logs, this binary appends to them, and a re-run adds nothing."""
+    tables = tmp_path / "tables"
+    shutil.copytree(FIXTURE, tables, ignore=shutil.ignore_patterns("logs", "README.md"))
+    logs = FIXTURE / "logs"
+
+    def uri_of(path):
+        return "file:///tmp/fxlogs/" + str(path.relative_to(logs))
+
+    check_table(tables / "cloudtrail", source_records(logs, "CloudTrail", uri_of))
+    check_table(tables / "cloudtrail_insights", source_records(logs, "CloudTrail-Insight", uri_of))
+    new = tmp_path / "new"
+    generate(new, files=1, records=5, seed=23)
+    cmd = [BIN, "ingest", "--table", str(tables / "cloudtrail"), "--insights-table",
+           str(tables / "cloudtrail_insights"), str(new)]
+    first = subprocess.run(cmd, capture_output=True, text=True)
+    assert first.returncode == 0 and "1 files ingested" in first.stdout, first.stdout + first.stderr
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0 and "already ingested: 1" in again.stdout, again.stdout
+    check_table(tables / "cloudtrail", {**source_records(logs, "CloudTrail", uri_of),
+                                        **source_records(new, "CloudTrail")})
 
 
 def test_a_bad_table_location_fails_once_before_any_object(tmp_path):
