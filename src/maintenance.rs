@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{ArrayRef, Date32Array, RecordBatch};
+use arrow::datatypes::Schema;
 use deltalake::errors::DeltaTableError;
 use deltalake::kernel::transaction::{CommitBuilder, TransactionError};
 use deltalake::kernel::{Action, LogicalFileView};
@@ -29,6 +30,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::ingest::TableUris;
 use crate::ingest_index::IngestIndex;
 use crate::logstore::{self, CommitMode, without_log_cleanup};
+use crate::schema::evolution::{conform, table_schema};
 use crate::schema::{EVENT_DATE, LogKind};
 use crate::table::{TXN_RETENTION, TXN_RETENTION_PROPERTY, partition_days};
 use crate::writer::LogWriter;
@@ -369,10 +371,18 @@ async fn rewrite(
     bin: &[LogicalFileView],
     target: u64,
 ) -> Result<Vec<deltalake::kernel::Add>, DeltaTableError> {
-    let schema = kind.arrow_schema();
+    // Every column of the table, those a newer release added included: compaction keeps
+    // them, and fills those an older file lacks with nulls.
+    let schema = table_schema(&kind.arrow_schema(), table.snapshot()?.schema().as_ref())?;
+    let date_column = schema.index_of(EVENT_DATE)?;
+    let file_schema = {
+        let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+        fields.remove(date_column);
+        Arc::new(Schema::new(fields))
+    };
     let days = partition_days(date)?;
     let store: Arc<dyn ObjectStore> = table.log_store().object_store(None);
-    let mut writer = LogWriter::for_table(table, kind, target);
+    let mut writer = LogWriter::for_table(table, kind, target).with_schema(&schema);
     for file in bin {
         // A small file (under three quarters of the target) is read whole, then decoded.
         let bytes = store
@@ -383,10 +393,13 @@ async fn rewrite(
             .await
             .map_err(DeltaTableError::from)?;
         for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
-            let batch = batch?;
+            let batch = conform(&batch?, &file_schema)?;
             // Files hold every column but the partition column; put it back.
             let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-            columns.push(Arc::new(Date32Array::from(vec![days; batch.num_rows()])));
+            columns.insert(
+                date_column,
+                Arc::new(Date32Array::from(vec![days; batch.num_rows()])),
+            );
             let batch = RecordBatch::try_new(schema.clone(), columns)?;
             writer.write(batch).await?;
         }

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use deltalake::errors::DeltaTableError;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitConflictError, TransactionError};
-use deltalake::kernel::{Action, Add, StructType, Transaction};
+use deltalake::kernel::{Action, Add, StructField, StructType, Transaction};
 use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::table::config::TablePropertiesExt;
@@ -33,6 +33,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder};
 use crate::ingest_index::IngestIndex;
 use crate::ingested::{IngestedObject, RecentIngests, SOURCES_KEY, delivery_day};
 use crate::logstore::{self, CommitMode, without_log_cleanup};
+use crate::schema::evolution::{Incompatible, fields_to_add, missing_fields};
 use crate::schema::{EVENT_DATE, LogKind};
 use crate::writer::LogWriter;
 
@@ -70,6 +71,10 @@ pub const TXN_RETENTION: &str = "interval 6 hours";
 /// its `txn` action carries that date as `lastUpdated`, so it is expired from the start and
 /// a backfill of years adds nothing to checkpoints (the index and the log remember it).
 const BACKFILL_AFTER_DAYS: i64 = 2;
+
+/// Tries of the metadata commit that adds this version's columns to a table, each after
+/// another writer's commit overtook the last.
+const UPGRADE_ATTEMPTS: usize = 10;
 
 /// The columns people filter on, of which the Delta log and the Parquet footers keep
 /// statistics (min, max, null count).
@@ -192,13 +197,7 @@ impl LogTable {
         } else {
             table = Self::create(table, kind).await?;
         }
-        let expected: StructType = kind.arrow_schema().as_ref().try_into_kernel()?;
-        let actual = table.snapshot()?.schema();
-        if actual.as_ref() != &expected {
-            return Err(DeltaTableError::Generic(format!(
-                "{uri} is a Delta table with another schema than the {kind} schema of this version"
-            )));
-        }
+        let table = Self::evolve(table, kind, uri).await?;
         Ok(Self {
             kind,
             loaded_at: table.version().unwrap_or(0),
@@ -206,6 +205,60 @@ impl LogTable {
             storage_options: storage_options.clone(),
             ingested: Ingested::NotLoaded,
         })
+    }
+
+    /// Brings `table` to this version's schema (see [`crate::schema::evolution`]): a table
+    /// that lacks some of our columns gains them in one metadata commit, retried on a
+    /// concurrent commit (another writer may be upgrading it too: then there is nothing left
+    /// to add); a table with more columns than ours is written as it is; one with a column of
+    /// another type fails, naming it.
+    async fn evolve(
+        mut table: DeltaTable,
+        kind: LogKind,
+        uri: &str,
+    ) -> Result<DeltaTable, DeltaTableError> {
+        let ours: StructType = kind.arrow_schema().as_ref().try_into_kernel()?;
+        for _ in 0..UPGRADE_ATTEMPTS {
+            let actual = table.snapshot()?.schema();
+            let incompatible = |e: Incompatible| {
+                DeltaTableError::Generic(format!(
+                    "{uri} cannot take this version's {kind} records: {e}; write them to \
+                     another table, or rewrite this one with the column's new type"
+                ))
+            };
+            let added: Vec<StructField> = fields_to_add(&actual, &ours)
+                .map_err(incompatible)?
+                .into_iter()
+                .cloned()
+                .collect();
+            if added.is_empty() {
+                missing_fields(&actual, &ours).map_err(incompatible)?;
+                return Ok(table);
+            }
+            let missing = missing_fields(&actual, &ours).map_err(incompatible)?;
+            tracing::info!(table = %uri, columns = ?missing, "adding this version's columns to the table");
+            match table
+                .clone()
+                .add_columns()
+                .with_fields(added)
+                .with_commit_properties(without_log_cleanup())
+                .await
+            {
+                Ok(upgraded) => table = upgraded,
+                // Another writer committed meanwhile (perhaps the same upgrade): look again.
+                Err(DeltaTableError::Transaction {
+                    source: TransactionError::CommitConflict(_),
+                })
+                | Err(DeltaTableError::VersionAlreadyExists(_)) => {
+                    table.update_incremental(None).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(DeltaTableError::Generic(format!(
+            "{uri}: could not add this version's columns after {UPGRADE_ATTEMPTS} tries, each \
+             overtaken by another commit"
+        )))
     }
 
     /// Checks, without a request, that a table can be at `uri`: a table URI of a known
@@ -363,16 +416,23 @@ impl LogTable {
         }
     }
 
+    /// Checks that the table, whose metadata changed meanwhile, still holds every column of
+    /// ours (a newer release may have added more).
     fn check_schema(&self) -> Result<(), DeltaTableError> {
-        let expected: StructType = self.kind.arrow_schema().as_ref().try_into_kernel()?;
-        if self.table.snapshot()?.schema().as_ref() != &expected {
-            return Err(DeltaTableError::Generic(format!(
-                "{} changed to another schema than the {} schema of this version",
+        let ours: StructType = self.kind.arrow_schema().as_ref().try_into_kernel()?;
+        match missing_fields(self.table.snapshot()?.schema().as_ref(), &ours) {
+            Ok(missing) if missing.is_empty() => Ok(()),
+            Ok(missing) => Err(DeltaTableError::Generic(format!(
+                "{} changed meanwhile and lacks the columns {} of this version's {} schema",
                 self.uri(),
+                missing.join(", "),
                 self.kind
-            )));
+            ))),
+            Err(e) => Err(DeltaTableError::Generic(format!(
+                "{} changed meanwhile: {e}",
+                self.uri()
+            ))),
         }
-        Ok(())
     }
 
     async fn commit_once(

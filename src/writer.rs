@@ -25,6 +25,21 @@ use crate::schema::{EVENT_DATE, LogKind};
 use crate::table::{partition_value, stats_columns};
 use crate::upload::{FileUpload, part_bytes};
 
+/// What the files of a table of `schema` hold (its columns less the partition column), and
+/// where the partition column is.
+fn file_schema(schema: &SchemaRef) -> (SchemaRef, usize) {
+    let date_column = schema
+        .index_of(EVENT_DATE)
+        .expect("every table schema has the partition column");
+    let file_columns: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| i != date_column)
+        .collect();
+    let file_schema = schema
+        .project(&file_columns)
+        .expect("the indices are the schema's own");
+    (Arc::new(file_schema), date_column)
+}
+
 /// Writes batches of a table's schema (partition column included) into Parquet files under
 /// the table's root, one partition folder per `event_date`.
 pub struct LogWriter {
@@ -57,20 +72,11 @@ impl LogWriter {
         target_file_size: u64,
         part_bytes: usize,
     ) -> Self {
-        let schema = kind.arrow_schema();
-        let date_column = schema
-            .index_of(EVENT_DATE)
-            .expect("every table schema has the partition column");
-        let file_columns: Vec<usize> = (0..schema.fields().len())
-            .filter(|&i| i != date_column)
-            .collect();
-        let file_schema = schema
-            .project(&file_columns)
-            .expect("the indices are the schema's own");
+        let (file_schema, date_column) = file_schema(&kind.arrow_schema());
         Self {
             store,
             kind,
-            file_schema: Arc::new(file_schema),
+            file_schema,
             date_column,
             target_file_size,
             part_bytes,
@@ -80,6 +86,14 @@ impl LogWriter {
             writer_id: uuid::Uuid::new_v4(),
             files_started: 0,
         }
+    }
+
+    /// The writer for batches of `schema` rather than of the kind's own (compaction writes
+    /// the table's columns, some of which a newer release may have added: see
+    /// [`crate::schema::evolution`]). `schema` holds the partition column.
+    pub fn with_schema(mut self, schema: &SchemaRef) -> Self {
+        (self.file_schema, self.date_column) = file_schema(schema);
+        self
     }
 
     /// A writer into `table`, a table of `kind`: its store, with the part size that store

@@ -9,6 +9,7 @@
 //! - `event_date`: the UTC date of `eventTime`, the partition column.
 
 pub mod cloudtrail;
+pub mod evolution;
 pub mod insights;
 
 use std::sync::Arc;
