@@ -121,6 +121,7 @@ fn small_objects(c: &mut Criterion) {
     let mut ingester = Ingester::new(TableUris {
         cloudtrail: dir.path().join("ct").to_string_lossy().into_owned(),
         insights: dir.path().join("ins").to_string_lossy().into_owned(),
+        aggregated: None,
     });
     let content = gzip(&log_json(300));
     let mut n = 0u64;

@@ -76,6 +76,11 @@ pub enum Cause {
          CLOUDTRAIL_DELTA_MAX_OBJECT_BYTES or --max-object-bytes to ingest it)"
     )]
     ObjectTooLarge { size: u64, limit: u64 },
+    #[error(
+        "no table is set for {kind} events: set AGGREGATED_TABLE_URI (the template sets it) \
+         or --aggregated-table"
+    )]
+    NoTable { kind: LogKind },
 }
 
 /// What ingesting one object came to.
@@ -130,9 +135,30 @@ pub struct BatchItem {
 pub struct TableUris {
     pub cloudtrail: String,
     pub insights: String,
+    /// None: aggregated-event objects fail, saying which setting names their table.
+    pub aggregated: Option<String>,
 }
 
-/// Ingests log objects into the CloudTrail and Insights tables, keeping table handles open
+impl TableUris {
+    /// The table of a kind's records, if one is set.
+    pub fn of(&self, kind: LogKind) -> Option<&str> {
+        match kind {
+            LogKind::CloudTrail => Some(&self.cloudtrail),
+            LogKind::Insights => Some(&self.insights),
+            LogKind::Aggregated => self.aggregated.as_deref(),
+        }
+    }
+
+    /// Each kind with a table, and its table.
+    pub fn all(&self) -> Vec<(LogKind, &str)> {
+        [LogKind::CloudTrail, LogKind::Insights, LogKind::Aggregated]
+            .into_iter()
+            .filter_map(|kind| self.of(kind).map(|uri| (kind, uri)))
+            .collect()
+    }
+}
+
+/// Ingests log objects into the CloudTrail, Insights and aggregated-events tables, keeping table handles open
 /// across objects (they are refreshed incrementally, never reloaded).
 pub struct Ingester {
     uris: TableUris,
@@ -207,13 +233,13 @@ impl Ingester {
         Ok(self.budget.check()?)
     }
 
-    /// Checks, without a request, that both table locations can hold a table (see
+    /// Checks, without a request, that every table location can hold a table (see
     /// [`LogTable::check_location`]); the error names the table.
     pub fn check_tables(&self) -> Result<(), Cause> {
-        for uri in [&self.uris.cloudtrail, &self.uris.insights] {
+        for (_, uri) in self.uris.all() {
             LogTable::check_location(uri, &self.storage_options, &self.commit_mode).map_err(
                 |source| Cause::Table {
-                    table: uri.clone(),
+                    table: uri.to_owned(),
                     source: Box::new(source),
                 },
             )?;
@@ -226,16 +252,13 @@ impl Ingester {
         self.tables.get(&kind)
     }
 
-    fn uri(&self, kind: LogKind) -> &str {
-        match kind {
-            LogKind::CloudTrail => &self.uris.cloudtrail,
-            LogKind::Insights => &self.uris.insights,
-        }
-    }
-
     async fn open_table(&mut self, kind: LogKind) -> Result<&mut LogTable, Cause> {
         if !self.tables.contains_key(&kind) {
-            let uri = self.uri(kind).to_owned();
+            let uri = self
+                .uris
+                .of(kind)
+                .ok_or(Cause::NoTable { kind })?
+                .to_owned();
             let table =
                 LogTable::open_or_create(&uri, kind, &self.storage_options, &self.commit_mode)
                     .await

@@ -29,6 +29,7 @@ use crate::event::{EventError, Invocation, ObjectRef, parse_invocation};
 use crate::ingest::{BatchItem, DEFAULT_READ_AHEAD, Ingester, Outcome, TableUris};
 use crate::logstore::{self, CommitMode};
 use crate::metrics::InvocationMetrics;
+use crate::schema::LogKind;
 use crate::scope::LogScope;
 use crate::source::s3::{S3Object, S3Source};
 use crate::{IngestError, aws};
@@ -36,6 +37,8 @@ use crate::{IngestError, aws};
 /// The table URI variables.
 pub const CLOUDTRAIL_TABLE_URI: &str = "CLOUDTRAIL_TABLE_URI";
 pub const INSIGHTS_TABLE_URI: &str = "INSIGHTS_TABLE_URI";
+/// Optional: without it, aggregated-event objects fail, saying so.
+pub const AGGREGATED_TABLE_URI: &str = "AGGREGATED_TABLE_URI";
 /// Objects of an SQS batch read and parsed at once (default [`DEFAULT_READ_AHEAD`]).
 pub const PARALLEL_READS: &str = "CLOUDTRAIL_DELTA_PARALLEL_READS";
 
@@ -84,15 +87,26 @@ impl Config {
                 .map_err(|e| ConfigError(format!("{name}={uri:?} is not a table URI: {e}")))?;
             Ok(uri)
         };
+        let aggregated = match var(AGGREGATED_TABLE_URI).map(|v| v.trim().to_owned()) {
+            Some(uri) if !uri.is_empty() => Some(table(AGGREGATED_TABLE_URI)?),
+            _ => None,
+        };
         let tables = TableUris {
             cloudtrail: table(CLOUDTRAIL_TABLE_URI)?,
             insights: table(INSIGHTS_TABLE_URI)?,
+            aggregated,
         };
-        if tables.cloudtrail.trim_end_matches('/') == tables.insights.trim_end_matches('/') {
-            return Err(ConfigError(format!(
-                "{CLOUDTRAIL_TABLE_URI} and {INSIGHTS_TABLE_URI} are the same table; they need \
-                 two locations"
-            )));
+        let all = tables.all();
+        for (i, (kind, uri)) in all.iter().enumerate() {
+            for (other, other_uri) in &all[i + 1..] {
+                if uri.trim_end_matches('/') == other_uri.trim_end_matches('/') {
+                    return Err(ConfigError(format!(
+                        "{} and {} are the same table; each needs its own location",
+                        table_variable(*kind),
+                        table_variable(*other)
+                    )));
+                }
+            }
         }
         let commit_mode = CommitMode::from_lookup(&var).map_err(ConfigError)?;
         let limits = Limits::from_lookup(&var).map_err(ConfigError)?;
@@ -112,6 +126,15 @@ impl Config {
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+/// The variable naming the table of a kind's records.
+fn table_variable(kind: LogKind) -> &'static str {
+    match kind {
+        LogKind::CloudTrail => CLOUDTRAIL_TABLE_URI,
+        LogKind::Insights => INSIGHTS_TABLE_URI,
+        LogKind::Aggregated => AGGREGATED_TABLE_URI,
     }
 }
 

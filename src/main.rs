@@ -52,12 +52,19 @@ struct TableArgs {
         default_value = "./delta/cloudtrail_insights"
     )]
     insights_table: String,
+    /// The aggregated-events table (summaries of data events).
+    #[arg(
+        long,
+        env = "AGGREGATED_TABLE_URI",
+        default_value = "./delta/cloudtrail_aggregated"
+    )]
+    aggregated_table: String,
 }
 
 impl TableArgs {
-    /// Whether either table is on S3 (and so needs the AWS setup of the commit mode).
+    /// Whether any table is on S3 (and so needs the AWS setup of the commit mode).
     fn on_s3(&self) -> bool {
-        [&self.table, &self.insights_table]
+        [&self.table, &self.insights_table, &self.aggregated_table]
             .iter()
             .any(|t| t.starts_with("s3"))
     }
@@ -66,6 +73,7 @@ impl TableArgs {
         TableUris {
             cloudtrail: self.table,
             insights: self.insights_table,
+            aggregated: Some(self.aggregated_table),
         }
     }
 }
@@ -310,7 +318,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     batch.ingest(&mut ingester, &mut summary, &progress).await;
     progress.finish_and_clear();
 
-    for kind in [LogKind::CloudTrail, LogKind::Insights] {
+    for kind in [LogKind::CloudTrail, LogKind::Insights, LogKind::Aggregated] {
         let (files, records) = summary.ingested.get(&kind).copied().unwrap_or_default();
         if let Some(table) = ingester.table(kind) {
             let version = table.version().map_or("none".to_owned(), |v| v.to_string());

@@ -101,17 +101,14 @@ pub async fn open(uri: &str, mode: &CommitMode) -> Result<Option<DeltaTable>, De
     Ok(Some(table))
 }
 
-/// Runs [`upkeep`] on both tables, one after the other; a table not created yet is `None`.
+/// Runs [`upkeep`] on every table, one after the other; a table not created yet is `None`.
 pub async fn upkeep_all(
     uris: &TableUris,
     mode: &CommitMode,
     settings: Settings,
 ) -> Vec<(LogKind, String, Result<Option<Upkeep>, DeltaTableError>)> {
     let mut results = Vec::new();
-    for (kind, uri) in [
-        (LogKind::CloudTrail, &uris.cloudtrail),
-        (LogKind::Insights, &uris.insights),
-    ] {
+    for (kind, uri) in uris.all() {
         let result = match open(uri, mode).await {
             Ok(Some(table)) => upkeep(table, kind, settings)
                 .await
@@ -119,7 +116,7 @@ pub async fn upkeep_all(
             Ok(None) => Ok(None),
             Err(e) => Err(e),
         };
-        results.push((kind, uri.clone(), result));
+        results.push((kind, uri.to_owned(), result));
     }
     results
 }

@@ -5,6 +5,7 @@
 //! [prefix/]AWSLogs/<o-orgid>/<account>/CloudTrail/<region>/YYYY/MM/DD/<file>.json.gz
 //! …/CloudTrail-NetworkActivity/…   network activity events (VPC endpoint calls): the CloudTrail table
 //! …/CloudTrail-Insight/…   Insights events
+//! …/CloudTrail-Aggregated/…   aggregated events (summaries of data events)
 //! …/CloudTrail-Digest/…    integrity digests: not logs, skipped
 //! ```
 
@@ -24,8 +25,8 @@ pub enum SkipReason {
     Digest,
     /// A key ending in `/` (a folder marker).
     FolderMarker,
-    /// Not a `.json.gz` or `.json` file under a `CloudTrail/`, `CloudTrail-NetworkActivity/` or
-    /// `CloudTrail-Insight/` folder.
+    /// Not a `.json.gz` or `.json` file under a `CloudTrail/`, `CloudTrail-NetworkActivity/`,
+    /// `CloudTrail-Insight/` or `CloudTrail-Aggregated/` folder.
     NotALog,
 }
 
@@ -34,7 +35,7 @@ impl std::fmt::Display for SkipReason {
         f.write_str(match self {
             SkipReason::Digest => "CloudTrail digest file, not a log",
             SkipReason::FolderMarker => "folder marker",
-            SkipReason::NotALog => "not a CloudTrail log file (.json.gz/.json under CloudTrail/, CloudTrail-NetworkActivity/ or CloudTrail-Insight/)",
+            SkipReason::NotALog => "not a CloudTrail log file (.json.gz/.json under CloudTrail/, CloudTrail-NetworkActivity/, CloudTrail-Insight/ or CloudTrail-Aggregated/)",
         })
     }
 }
@@ -50,6 +51,7 @@ pub fn route(key: &str) -> Route {
         // Network activity events have the management and data events' record shape.
         "CloudTrail" | "CloudTrail-NetworkActivity" => Some(Ok(LogKind::CloudTrail)),
         "CloudTrail-Insight" => Some(Ok(LogKind::Insights)),
+        "CloudTrail-Aggregated" => Some(Ok(LogKind::Aggregated)),
         "CloudTrail-Digest" => Some(Err(SkipReason::Digest)),
         _ => None,
     });
@@ -74,7 +76,10 @@ pub fn delivery_date(key: &str) -> Option<&str> {
             month,
             year,
             _region,
-            "CloudTrail" | "CloudTrail-NetworkActivity" | "CloudTrail-Insight",
+            "CloudTrail"
+            | "CloudTrail-NetworkActivity"
+            | "CloudTrail-Insight"
+            | "CloudTrail-Aggregated",
             ..,
         ] if [(year, 4), (month, 2), (day, 2)]
             .iter()
@@ -116,6 +121,13 @@ mod tests {
         ] {
             assert_eq!(route(key), ct, "{key}");
             assert_eq!(delivery_date(key), Some("2024/04/30"), "{key}");
+        }
+        for key in [
+            "AWSLogs/1/CloudTrail-Aggregated/us-west-2/2025/11/17/x.json.gz",
+            "t/AWSLogs/o-abc123/1/CloudTrail-Aggregated/us-west-2/2025/11/17/x.json.gz",
+        ] {
+            assert_eq!(route(key), Route::Ingest(LogKind::Aggregated), "{key}");
+            assert_eq!(delivery_date(key), Some("2025/11/17"), "{key}");
         }
     }
 

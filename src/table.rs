@@ -109,6 +109,16 @@ pub fn stats_columns(kind: LogKind) -> &'static [&'static str] {
             "insightDetails.eventName",
             "insightDetails.insightType",
         ],
+        LogKind::Aggregated => &[
+            "timeWindow.windowStart",
+            "timeWindow.windowEnd",
+            "accountId",
+            "awsRegion",
+            "eventSource",
+            "eventId",
+            "eventCategory",
+            "summary.primaryDimension.dimension",
+        ],
     }
 }
 

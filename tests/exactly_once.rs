@@ -250,6 +250,7 @@ async fn maintenance_upgrades_a_table_made_without_the_txn_retention() {
     let mut older = cloudtrail_delta::Ingester::new(cloudtrail_delta::TableUris {
         cloudtrail: old.join("ct").to_str().unwrap().to_owned(),
         insights: old.join("insights").to_str().unwrap().to_owned(),
+        aggregated: None,
     });
     deltalake::operations::create::CreateBuilder::new()
         .with_location(old.join("ct").to_str().unwrap())

@@ -599,3 +599,46 @@ async fn objects_past_the_bounds_fail_early_and_land_nothing() {
         Outcome::Ingested(_)
     ));
 }
+
+#[tokio::test]
+async fn aggregated_objects_need_their_table_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let tables = |aggregated: Option<String>| cloudtrail_delta::TableUris {
+        cloudtrail: dir.path().join("ct").to_str().unwrap().to_owned(),
+        insights: dir.path().join("insights").to_str().unwrap().to_owned(),
+        aggregated,
+    };
+    let record = br#"{"Records":[{"eventVersion":"1.0","accountId":"1","eventId":"a1","eventType":"AwsAggregatedEvent","timeWindow":{"windowStart":"2025-11-17T19:20:00Z","windowEnd":"2025-11-17T19:25:00Z","windowSize":"PT5M"}}]}"#;
+    let key = "AWSLogs/1/CloudTrail-Aggregated/us-west-2/2025/11/17/1_CloudTrail_us-west-2_20251117T1925Z_A.json.gz";
+    let object = SourceObject {
+        uri: format!("s3://bucket/{key}"),
+        key: key.to_owned(),
+        fingerprint: "e1".into(),
+        size: None,
+    };
+    let content = gzip(record);
+
+    let mut without = cloudtrail_delta::Ingester::new(tables(None));
+    let open = content.clone();
+    let err = without
+        .ingest(&object, move || Ok(Cursor::new(open)))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no table is set for aggregated events: set AGGREGATED_TABLE_URI"),
+        "{err}"
+    );
+
+    let mut with = cloudtrail_delta::Ingester::new(tables(Some(
+        dir.path().join("aggregated").to_str().unwrap().to_owned(),
+    )));
+    let outcome = with
+        .ingest(&object, move || Ok(Cursor::new(content)))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Ingested(report) if report.kind == LogKind::Aggregated && report.records == 1),
+        "{outcome:?}"
+    );
+}

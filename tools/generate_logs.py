@@ -5,6 +5,7 @@ gzipped JSON document `{"Records":[...]}` per file, under CloudTrail's key layou
   AWSLogs/[<o-org>/]<account>/CloudTrail/<region>/YYYY/MM/DD/<account>_CloudTrail_<region>_<YYYYMMDDTHHmmZ>_<id>.json.gz
   …/CloudTrail-NetworkActivity/…   network activity events (--kind network)
   …/CloudTrail-Insight/…           Insights events, start and end pairs (--kind insights)
+  …/CloudTrail-Aggregated/…        five-minute summaries of data events (--kind aggregated)
   …/CloudTrail-Digest/…            one digest per hour and account-region (--digests)
 
 The same arguments give the same bytes on every machine (gzip without a timestamp), so tests
@@ -32,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 ACCOUNTS = ["123456789012", "210987654321", "555555555555"]
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"]
 FOLDERS = {"cloudtrail": "CloudTrail", "network": "CloudTrail-NetworkActivity",
-           "insights": "CloudTrail-Insight"}
+           "insights": "CloudTrail-Insight", "aggregated": "CloudTrail-Aggregated"}
 USER_AGENTS = [
     "aws-cli/2.17.4 md/awscrt#0.20.11 ua/2.0 os/linux#6.8.0 md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe command/s3api.list-buckets",
     "Boto3/1.35.2 md/Botocore#1.35.2 ua/2.0 os/linux#5.10.223-211.872.amzn2.x86_64 md/arch#x86_64 lang/python#3.12.5 md/pyimpl#CPython exec-env/AWS_Lambda_python3.12 cfg/retry-mode#legacy Botocore/1.35.2",
@@ -386,6 +387,50 @@ def insight_pair(d, account, region, when):
     return [record("Start", start), record("End", when)]
 
 
+# Aggregation templates: the primary dimension, and the dimensions of its details.
+AGGREGATIONS = {"API_ACTIVITY": ("eventName", ["resourceARN", "userIdentity.arn"]),
+                "RESOURCE_ACCESS": ("resourceARN", ["eventName"]),
+                "USER_ACTIONS": ("userIdentity.arn", ["eventName", "sourceIPAddress"])}
+
+
+def dimension_values(d, dimension, account):
+    if dimension == "eventName":
+        return ["GetObject", "PutObject", "HeadObject", "DeleteObject", "Invoke"]
+    if dimension == "resourceARN":
+        return [f"arn:aws:s3:::bucket-{n}-{account}" for n in range(1, 6)]
+    if dimension == "userIdentity.arn":
+        return [f"arn:aws:sts::{account}:assumed-role/app/{n}" for n in ("api", "batch", "etl")]
+    return [d.ip() for _ in range(4)]
+
+
+def statistics(d, dimension, account, total):
+    names = d.rng.sample(dimension_values(d, dimension, account), k=d.rng.randrange(1, 4))
+    counts = sorted((d.rng.randrange(1, max(2, total)) for _ in names), reverse=True)
+    return [{"name": name, "value": count} for name, count in zip(names, counts)]
+
+
+def aggregated_event(d, account, region, start):
+    template = d.pick(sorted(AGGREGATIONS))
+    primary, details = AGGREGATIONS[template]
+    window = start.replace(second=0) - timedelta(minutes=start.minute % 5)
+    total = d.rng.randrange(1, 5000)
+    return {
+        "eventVersion": "1.0", "accountId": account, "eventId": d.uuid(),
+        "eventCategory": "Aggregated", "eventType": "AwsAggregatedEvent", "awsRegion": region,
+        "eventSource": d.pick(["s3.amazonaws.com", "lambda.amazonaws.com", "dynamodb.amazonaws.com"]),
+        "timeWindow": {"windowStart": iso(window), "windowEnd": iso(window + timedelta(minutes=5)),
+                       "windowSize": "PT5M"},
+        "summary": {
+            "primaryDimension": {"dimension": primary,
+                                 "statistics": statistics(d, primary, account, total)[:1],
+                                 "aggregationType": "Count"},
+            "details": [{"dimension": dimension,
+                         "statistics": statistics(d, dimension, account, total),
+                         "aggregationType": "Count"} for dimension in details],
+        },
+    }
+
+
 CLOUDTRAIL_MIX = [(management_event, 60), (data_event, 20), (console_sign_in, 6),
                   (service_event, 4), (edge_device_event, 2)]
 
@@ -400,6 +445,8 @@ def records_for(kind, d, account, region, start, count):
     for _ in range(count):
         if kind == "insights":
             out.extend(insight_pair(d, account, region, when()))
+        elif kind == "aggregated":
+            out.append(aggregated_event(d, account, region, when()))
         elif kind == "network":
             out.append(network_event(d, account, region, when()))
         else:
@@ -475,7 +522,8 @@ def generate(out, files, records, seed, kind, org=None, digests=False, start=Non
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         written.append(path)
-        times = sorted(r["eventTime"] for r in recs)
+        times = sorted(r["eventTime"] if "eventTime" in r else r["timeWindow"]["windowStart"]
+                       for r in recs)
         hour = t.replace(minute=0)
         listed.setdefault((account, region, hour), []).append({
             "s3Bucket": bucket, "s3Object": key, "hashValue": hashlib.sha256(text).hexdigest(),

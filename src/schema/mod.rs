@@ -1,13 +1,15 @@
 //! Table schemas and the builder that turns records into Arrow record batches.
 //!
-//! Each table has the typed columns of its record kind ([`cloudtrail`], [`insights`]) followed
-//! by three columns of ours:
+//! Each table has the typed columns of its record kind ([`cloudtrail`], [`insights`],
+//! [`aggregated`]) followed by three columns of ours:
 //!
 //! - `_rescued_data`: JSON text of every source value the typed columns could not hold (unknown
 //!   fields, values of an unexpected type), shaped like the record; null when nothing was.
 //! - `_source_uri`: the URI of the log object the record came from (lineage).
-//! - `event_date`: the UTC date of `eventTime`, the partition column.
+//! - `event_date`: the UTC date of `eventTime` (of `timeWindow.windowStart` for aggregated
+//!   events), the partition column.
 
+pub mod aggregated;
 pub mod cloudtrail;
 pub mod evolution;
 pub mod insights;
@@ -36,6 +38,8 @@ pub enum LogKind {
     CloudTrail,
     /// CloudTrail Insights events (`…/CloudTrail-Insight/…`).
     Insights,
+    /// Aggregated events, five-minute summaries of data events (`…/CloudTrail-Aggregated/…`).
+    Aggregated,
 }
 
 impl LogKind {
@@ -44,6 +48,7 @@ impl LogKind {
         match self {
             LogKind::CloudTrail => table_schema::<cloudtrail::CloudTrailRecord>(),
             LogKind::Insights => table_schema::<insights::InsightRecord>(),
+            LogKind::Aggregated => table_schema::<aggregated::AggregatedRecord>(),
         }
     }
 
@@ -54,6 +59,9 @@ impl LogKind {
                 Box::new(BatchBuilder::<cloudtrail::CloudTrailRecord>::default())
             }
             LogKind::Insights => Box::new(BatchBuilder::<insights::InsightRecord>::default()),
+            LogKind::Aggregated => {
+                Box::new(BatchBuilder::<aggregated::AggregatedRecord>::default())
+            }
         }
     }
 
@@ -61,6 +69,7 @@ impl LogKind {
         match self {
             LogKind::CloudTrail => "cloudtrail",
             LogKind::Insights => "insights",
+            LogKind::Aggregated => "aggregated",
         }
     }
 }
@@ -73,7 +82,11 @@ impl std::fmt::Display for LogKind {
 
 /// The top-level fields of a record kind.
 pub trait RecordFields: JsonStruct + Default + Send {
-    /// The `eventTime` column, which every record must fill.
+    /// The path of the time column the partition date comes from, which every record must
+    /// fill.
+    const TIME_PATH: &'static [&'static str] = &["eventTime"];
+
+    /// The builder of that column.
     fn event_time(&self) -> &Timestamp;
 }
 
@@ -92,8 +105,8 @@ pub enum RecordError {
     Json(#[from] JsonError),
     #[error("not valid UTF-8: {0}")]
     Utf8(#[from] simdutf8::compat::Utf8Error),
-    #[error("the record has no valid eventTime")]
-    NoEventTime,
+    #[error("the record has no valid {0}")]
+    NoEventTime(String),
 }
 
 /// Builds record batches from record JSON texts, one record at a time.
@@ -147,7 +160,7 @@ impl<R: RecordFields> RecordBatchBuilder for BatchBuilder<R> {
             .append_entries(&mut reader, &mut self.rescue, self.rows)?;
         reader.end()?;
         if self.fields.event_time().valid_count() == times_before {
-            return Err(RecordError::NoEventTime);
+            return Err(RecordError::NoEventTime(R::TIME_PATH.join(".")));
         }
         match self.rescue.take_json() {
             Some(json) => self.rescued.append_value(json),
@@ -164,18 +177,29 @@ impl<R: RecordFields> RecordBatchBuilder for BatchBuilder<R> {
     fn finish(&mut self, source_uri: &str) -> RecordBatch {
         let rows = std::mem::take(&mut self.rows);
         let mut columns = self.fields.finish_fields(rows);
-        let event_time = columns
-            .iter()
-            .zip(self.schema.fields())
-            .find(|(_, f)| f.name() == "eventTime")
-            .map(|(c, _)| c.clone())
-            .expect("every record schema has eventTime");
+        let event_time = time_column::<R>(&columns, &self.schema);
         columns.push(Arc::new(self.rescued.finish()) as ArrayRef);
         columns.push(Arc::new(repeated(source_uri, rows)) as ArrayRef);
         columns.push(Arc::new(event_dates(&event_time)) as ArrayRef);
         RecordBatch::try_new(self.schema.clone(), columns)
             .expect("builders produce arrays of the table schema")
     }
+}
+
+/// The time column the partition date comes from, at `R::TIME_PATH` among the columns.
+fn time_column<R: RecordFields>(columns: &[ArrayRef], schema: &Schema) -> ArrayRef {
+    use arrow::array::AsArray;
+    let (first, rest) = R::TIME_PATH.split_first().expect("a time path");
+    let index = schema
+        .index_of(first)
+        .expect("every record schema has its time column");
+    rest.iter().fold(columns[index].clone(), |column, name| {
+        column
+            .as_struct()
+            .column_by_name(name)
+            .expect("the time path names struct fields")
+            .clone()
+    })
 }
 
 /// `rows` copies of `value`: the bytes copied in one go, the offsets counted, nothing checked
@@ -275,12 +299,12 @@ mod tests {
         let mut b = LogKind::CloudTrail.batch_builder();
         assert!(matches!(
             b.append(br#"{"eventName":"A"}"#),
-            Err(RecordError::NoEventTime)
+            Err(RecordError::NoEventTime(_))
         ));
         let mut b = LogKind::CloudTrail.batch_builder();
         assert!(matches!(
             b.append(br#"{"eventTime":null}"#),
-            Err(RecordError::NoEventTime)
+            Err(RecordError::NoEventTime(_))
         ));
         let mut b = LogKind::CloudTrail.batch_builder();
         assert!(matches!(

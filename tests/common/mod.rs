@@ -17,6 +17,7 @@ pub fn ingester(dir: &Path) -> Ingester {
     let uris = TableUris {
         cloudtrail: dir.join("ct").to_str().unwrap().to_owned(),
         insights: dir.join("insights").to_str().unwrap().to_owned(),
+        aggregated: Some(dir.join("aggregated").to_str().unwrap().to_owned()),
     };
     Ingester::new(uris)
 }

@@ -2,7 +2,7 @@
 rebuilding every source record from its row, to compare with the source JSON."""
 import gzip
 import json
-from datetime import timezone
+from datetime import datetime, timezone
 
 from deltalake import DeltaTable
 
@@ -12,6 +12,17 @@ JSON_TEXT = {
     "edgeDeviceDetails", "userIdentity.sessionContext.webIdFederationData.attributes",
 }
 OURS = {"_rescued_data", "_source_uri", "event_date"}
+
+
+def event_id(record):
+    """A record's id: `eventID`, or `eventId` in aggregated events."""
+    return record.get("eventID") or record.get("eventId")
+
+
+def event_day(record):
+    """The date a record is partitioned by: its eventTime's, or its window start's."""
+    time = record.get("eventTime") or record["timeWindow"]["windowStart"]
+    return time[:10]
 
 
 def load(path):
@@ -28,7 +39,7 @@ def source_records(root, folder, uri_of=lambda path: path.resolve().as_uri()):
     for path in sorted(root.rglob("*")):
         if path.is_file() and f"/{folder}/" in str(path):
             for record in load(path):
-                out[(uri_of(path), record["eventID"])] = record
+                out[(uri_of(path), event_id(record))] = record
     return out
 
 
@@ -60,7 +71,7 @@ def rebuild(row, path=""):
             continue
         if name in JSON_TEXT:
             value = json.loads(value)
-        elif name == "eventTime":
+        elif isinstance(value, datetime):
             value = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         elif isinstance(value, dict):
             value = rebuild(value, name + ".")
@@ -84,7 +95,7 @@ def check_rows(rows, sources):
     assert len(rows) == len(sources)
     seen = set()
     for row in rows:
-        key = (row["_source_uri"], row["eventID"])
+        key = (row["_source_uri"], event_id(row))
         assert key in sources, f"row not from any source record: {key}"
         assert key not in seen, f"record landed twice: {key}"
         seen.add(key)
@@ -93,5 +104,5 @@ def check_rows(rows, sources):
         if row["_rescued_data"] is not None:
             record = merge(record, json.loads(row["_rescued_data"]))
         assert drop_nulls(record) == drop_nulls(source), key
-        assert row["event_date"].isoformat() == source["eventTime"][:10]
+        assert row["event_date"].isoformat() == event_day(source)
     return rows

@@ -17,7 +17,7 @@ from aws_local import CLI, MAINTENANCE, ROOT, ExecutionEnvironment, LambdaRuntim
 import iam_policy
 from faults import FaultProxy
 from logs import generate
-from readback import check_rows, load, table_rows
+from readback import check_rows, event_id, load, table_rows
 from template_expansion import expand
 
 SAMPLES = ROOT / "samples"
@@ -25,6 +25,7 @@ BUCKET = "trail-logs"
 LOCK_TABLE = "delta_log"
 CLOUDTRAIL = f"s3://{BUCKET}/tables/cloudtrail"
 INSIGHTS = f"s3://{BUCKET}/tables/cloudtrail_insights"
+AGGREGATED = f"s3://{BUCKET}/tables/cloudtrail_aggregated"
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,7 @@ def function(aws, ingest_requests, tmp_path_factory):
         "LOG_BUCKET": BUCKET,
         "CLOUDTRAIL_TABLE_URI": CLOUDTRAIL,
         "INSIGHTS_TABLE_URI": INSIGHTS,
+        "AGGREGATED_TABLE_URI": AGGREGATED,
         "AWS_S3_LOCKING_PROVIDER": "dynamodb",
         "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE,
     }
@@ -94,7 +96,7 @@ def sources_of(paths_by_key, kind_folder):
     for key, path in paths_by_key.items():
         if f"/{kind_folder}/" in f"/{key}":
             for record in load(path):
-                out[(f"s3://{BUCKET}/{key}", record["eventID"])] = record
+                out[(f"s3://{BUCKET}/{key}", event_id(record))] = record
     return out
 
 
@@ -274,6 +276,22 @@ def test_network_activity_events_land_in_the_cloudtrail_table(aws, function, tmp
     check_rows(rows, sources_of(keys, "CloudTrail-NetworkActivity"))
     assert {r["errorCode"] for r in rows} == {None, "VpceAccessDenied"}
     assert {r["eventCategory"] for r in rows} == {"NetworkActivity"}
+
+
+def test_aggregated_events_land_in_their_own_table(aws, function, tmp_path):
+    """Files under CloudTrail-Aggregated/ (both layouts), through an S3 notification and an
+    SQS batch: every value lands in the aggregated-events table, dated by window start."""
+    logs = generate(tmp_path / "gen", files=2, records=15, seed=65, kind="aggregated")
+    logs += generate(tmp_path / "gen", files=1, records=15, seed=66, kind="aggregated",
+                     org="o-aa11bb22cc")
+    keys = {tagged("aggregated", p.relative_to(tmp_path / "gen")): p for p in logs}
+    records = [s3_record(k, upload(aws, p, k)) for k, p in keys.items()]
+    ok, response = function.invoke(s3_event(records[0]))
+    assert ok and response["objects"][0]["kind"] == "aggregated", response
+    ok, response = function.invoke({"Records": [sqs_message(f"g{i}", s3_event(r))
+                                                 for i, r in enumerate(records[1:])]})
+    assert ok and response == {"batchItemFailures": []}, response
+    check_rows(rows_from(aws, AGGREGATED, keys), sources_of(keys, "CloudTrail-Aggregated"))
 
 
 def test_an_unknown_event_fails_clearly(function):

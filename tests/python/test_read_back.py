@@ -100,6 +100,22 @@ def test_tables_written_by_release_0_1_stay_readable_and_writable(tmp_path):
                                         **source_records(new, "CloudTrail")})
 
 
+def test_aggregated_events_read_back_from_their_own_table(tmp_path):
+    logs = tmp_path / "logs"
+    generate(logs, files=3, records=30, seed=11, kind="aggregated")
+    generate(logs, files=2, records=10, seed=12, kind="aggregated", org="o-aa11bb22cc")
+    cmd = [BIN, "ingest", "--table", str(tmp_path / "ct"), "--insights-table",
+           str(tmp_path / "insights"), "--aggregated-table", str(tmp_path / "aggregated"),
+           str(logs)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "aggregated: 5 files ingested, 110 records" in result.stdout, result.stdout
+    rows = check_table(tmp_path / "aggregated", source_records(logs, "CloudTrail-Aggregated"))
+    assert all(r["summary"]["primaryDimension"]["statistics"] for r in rows)
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert "already ingested: 5" in again.stdout, again.stdout
+
+
 def test_a_bad_table_location_fails_once_before_any_object(tmp_path):
     generate(tmp_path / "logs", files=3, records=5, seed=8)
     cmd = [BIN, "ingest", "--table", "foo://bar/ct", "--insights-table", str(tmp_path / "ins"),

@@ -28,7 +28,8 @@ def test_the_new_bucket_frees_what_vacuum_deletes_under_the_tables_prefix():
     assert {r["Prefix"] for r in rules.values() if "commit-files" not in r["Id"]} == {"tables/"}
     commit_files = [r for r in rules.values() if "commit-files" in r["Id"]]
     assert sorted(r["Prefix"] for r in commit_files) == [
-        "tables/cloudtrail/_delta_log/_commit_", "tables/cloudtrail_insights/_delta_log/_commit_"]
+        "tables/cloudtrail/_delta_log/_commit_", "tables/cloudtrail_aggregated/_delta_log/_commit_",
+        "tables/cloudtrail_insights/_delta_log/_commit_"]
     assert all(r["ExpirationInDays"] == 40 for r in commit_files)
     # Noncurrent versions kept for good when asked.
     off = expand(NoncurrentVersionDays=0)["LogBucket"]["Properties"]["LifecycleConfiguration"]
@@ -101,6 +102,7 @@ def test_only_the_stacks_own_rule_and_bucket_may_send_to_the_queue_over_tls():
             assert "aws:SourceArn" in str(statement["Condition"]), statement
 
 
+TABLES = ("cloudtrail", "cloudtrail_insights", "cloudtrail_aggregated")
 ROLE = {"ingest": {"Fn::GetAtt": ["IngestFunctionRole", "Arn"]},
         "maintenance": {"Fn::GetAtt": ["MaintenanceFunctionRole", "Arn"]}}
 WRITES = {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ReplicateObject",
@@ -136,8 +138,7 @@ def test_only_cloudtrail_writes_or_deletes_the_logs(log_prefix):
 def tables_deny(statement, bucket_arn, prefix="delta/"):
     assert (statement["Effect"], statement["Principal"]) == ("Deny", "*")
     assert set(statement["Action"]) == WRITES
-    assert statement["Resource"] == [f"{bucket_arn}/{prefix}cloudtrail/*",
-                                     f"{bucket_arn}/{prefix}cloudtrail_insights/*"]
+    assert statement["Resource"] == [f"{bucket_arn}/{prefix}{name}/*" for name in TABLES]
     return statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
 
 
@@ -206,8 +207,7 @@ def allowed(statements, action):
 @pytest.mark.parametrize("log_prefix", ["", "delta/org/"])
 def test_the_functions_write_only_their_tables_and_never_the_logs(log_prefix):
     resources = expand(LogPrefix=log_prefix)
-    tables = [f"arn:aws:s3:::{LOG_BUCKET}/delta/cloudtrail/*",
-              f"arn:aws:s3:::{LOG_BUCKET}/delta/cloudtrail_insights/*"]
+    tables = [f"arn:aws:s3:::{LOG_BUCKET}/delta/{name}/*" for name in TABLES]
     for function in ("Ingest", "Maintenance"):
         found = role_statements(resources, function)
         [put] = allowed(found, "s3:PutObject")
@@ -217,8 +217,8 @@ def test_the_functions_write_only_their_tables_and_never_the_logs(log_prefix):
         assert set(never["Action"]) == {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"}
         assert never["Resource"] == f"arn:aws:s3:::{LOG_BUCKET}/{log_prefix}AWSLogs/*"
         [listing] = allowed(found, "s3:ListBucket")
-        assert listing["Condition"] == {"StringLike": {"s3:prefix": ["delta/cloudtrail/*",
-                                                                    "delta/cloudtrail_insights/*"]}}
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": [
+            f"delta/{name}/*" for name in TABLES]}}
     # The ingest deletes only temporary commit files; maintenance rewrites and vacuums.
     [delete] = allowed(role_statements(resources, "Ingest"), "s3:DeleteObject")
     assert delete["Resource"] == [t[:-1] + "*_delta_log/_commit_*.json.tmp" for t in tables]
@@ -229,11 +229,13 @@ def test_the_functions_write_only_their_tables_and_never_the_logs(log_prefix):
 def test_the_functions_claim_lock_items_of_their_tables_only():
     resources = expand(ExistingLockTable="delta_log")
     keys = [f"s3://{LOG_BUCKET}/delta/{name}{tail}"
-            for name in ("cloudtrail", "cloudtrail_insights") for tail in ("", "/*")]
+            for name in TABLES for tail in ("", "/*")]
     for function in ("Ingest", "Maintenance"):
         [lock] = allowed(role_statements(resources, function), "dynamodb:PutItem")
         assert lock["Resource"] == "arn:aws:dynamodb:us-east-1:123456789012:table/delta_log"
-        assert lock["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": keys}}
+        assert list(lock["Condition"]) == ["ForAllValues:StringLike"]
+        assert sorted(lock["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]) == \
+            sorted(keys)
 
 
 def test_the_kms_key_serves_both_functions_through_s3_only():
