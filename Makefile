@@ -22,10 +22,13 @@ demo:
 	@echo "Parquet files by table and partition:"
 	@find delta -name '*.parquet' | sed -E 's|/part-[^/]+$$||' | sort | uniq -c
 
-## test: every test: Rust unit and integration tests, the template checks, then the Python
+## test: every check a reviewer runs (rustfmt, clippy with warnings as errors) and every test:
+## Rust unit and integration tests, the template checks, then the Python
 ## tests (the independent reader, and the end-to-end tests of the real Lambda binary under the
 ## Lambda Runtime API emulator against moto_server's S3 and DynamoDB on 127.0.0.1).
 test: $(VENV)/.installed lint
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets  # also builds target/debug/cloudtrail-delta{,-lambda}
 	$(PYTHON) -m pytest -q tests/python
 
