@@ -258,20 +258,27 @@ def test_eventbridge_object_created(aws, function, tmp_path):
     check_rows(rows_from(aws, CLOUDTRAIL, [key]), sources_of({key: log}, "CloudTrail"))
 
 
+def deliver_both_layouts(aws, function, tmp_path, kind, seed):
+    """Generated `kind` logs in both key layouts, uploaded; the first announced by an S3
+    notification and the rest by an SQS batch, each delivery checked; gives their keys."""
+    logs = generate(tmp_path / "gen", files=2, records=20, seed=seed, kind=kind)
+    logs += generate(tmp_path / "gen", files=1, records=20, seed=seed + 1, kind=kind,
+                     org="o-aa11bb22cc")
+    keys = {tagged(kind, p.relative_to(tmp_path / "gen")): p for p in logs}
+    records = [s3_record(k, upload(aws, p, k)) for k, p in keys.items()]
+    ok, response = function.invoke(s3_event(records[0]))
+    assert ok and response["objects"][0]["outcome"] == "ingested", response
+    ok, response = function.invoke({"Records": [sqs_message(f"{kind}{i}", s3_event(r))
+                                                 for i, r in enumerate(records[1:])]})
+    assert ok and response == {"batchItemFailures": []}, response
+    return keys
+
+
 def test_network_activity_events_land_in_the_cloudtrail_table(aws, function, tmp_path):
     """Files under CloudTrail-NetworkActivity/ (both layouts), allowed and denied VPC endpoint
     calls, through S3 notifications and an SQS batch: every value lands in the CloudTrail
     table."""
-    logs = generate(tmp_path / "gen", files=2, records=30, seed=63, kind="network")
-    logs += generate(tmp_path / "gen", files=1, records=30, seed=64, kind="network",
-                     org="o-aa11bb22cc")
-    keys = {tagged("network", p.relative_to(tmp_path / "gen")): p for p in logs}
-    records = [s3_record(k, upload(aws, p, k)) for k, p in keys.items()]
-    ok, response = function.invoke(s3_event(records[0]))
-    assert ok and response["objects"][0]["outcome"] == "ingested", response
-    ok, response = function.invoke({"Records": [sqs_message(f"n{i}", s3_event(r))
-                                                 for i, r in enumerate(records[1:])]})
-    assert ok and response == {"batchItemFailures": []}, response
+    keys = deliver_both_layouts(aws, function, tmp_path, "network", seed=63)
     rows = rows_from(aws, CLOUDTRAIL, keys)
     check_rows(rows, sources_of(keys, "CloudTrail-NetworkActivity"))
     assert {r["errorCode"] for r in rows} == {None, "VpceAccessDenied"}
@@ -281,17 +288,10 @@ def test_network_activity_events_land_in_the_cloudtrail_table(aws, function, tmp
 def test_aggregated_events_land_in_their_own_table(aws, function, tmp_path):
     """Files under CloudTrail-Aggregated/ (both layouts), through an S3 notification and an
     SQS batch: every value lands in the aggregated-events table, dated by window start."""
-    logs = generate(tmp_path / "gen", files=2, records=15, seed=65, kind="aggregated")
-    logs += generate(tmp_path / "gen", files=1, records=15, seed=66, kind="aggregated",
-                     org="o-aa11bb22cc")
-    keys = {tagged("aggregated", p.relative_to(tmp_path / "gen")): p for p in logs}
-    records = [s3_record(k, upload(aws, p, k)) for k, p in keys.items()]
-    ok, response = function.invoke(s3_event(records[0]))
-    assert ok and response["objects"][0]["kind"] == "aggregated", response
-    ok, response = function.invoke({"Records": [sqs_message(f"g{i}", s3_event(r))
-                                                 for i, r in enumerate(records[1:])]})
-    assert ok and response == {"batchItemFailures": []}, response
-    check_rows(rows_from(aws, AGGREGATED, keys), sources_of(keys, "CloudTrail-Aggregated"))
+    keys = deliver_both_layouts(aws, function, tmp_path, "aggregated", seed=65)
+    rows = rows_from(aws, AGGREGATED, keys)
+    check_rows(rows, sources_of(keys, "CloudTrail-Aggregated"))
+    assert {r["eventType"] for r in rows} == {"AwsAggregatedEvent"}
 
 
 def test_an_unknown_event_fails_clearly(function):
