@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{ArrayRef, Date32Array, RecordBatch};
-use arrow::datatypes::Schema;
 use deltalake::errors::DeltaTableError;
 use deltalake::kernel::transaction::{CommitBuilder, TransactionError};
 use deltalake::kernel::{Action, LogicalFileView};
@@ -33,7 +32,7 @@ use crate::logstore::{self, CommitMode, without_log_cleanup};
 use crate::schema::evolution::{conform, table_schema};
 use crate::schema::{EVENT_DATE, LogKind};
 use crate::table::{TXN_RETENTION, TXN_RETENTION_PROPERTY, partition_days};
-use crate::writer::LogWriter;
+use crate::writer::{LogWriter, file_schema};
 
 /// What maintenance does and keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -371,12 +370,7 @@ async fn rewrite(
     // Every column of the table, those a newer release added included: compaction keeps
     // them, and fills those an older file lacks with nulls.
     let schema = table_schema(&kind.arrow_schema(), table.snapshot()?.schema().as_ref())?;
-    let date_column = schema.index_of(EVENT_DATE)?;
-    let file_schema = {
-        let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
-        fields.remove(date_column);
-        Arc::new(Schema::new(fields))
-    };
+    let (file_schema, date_column) = file_schema(&schema);
     let days = partition_days(date)?;
     let store: Arc<dyn ObjectStore> = table.log_store().object_store(None);
     let mut writer = LogWriter::for_table(table, kind, target).with_schema(&schema);

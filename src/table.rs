@@ -236,16 +236,14 @@ impl LogTable {
                      another table, or rewrite this one with the column's new type"
                 ))
             };
-            let added: Vec<StructField> = fields_to_add(&actual, &ours)
-                .map_err(incompatible)?
+            let missing = missing_fields(&actual, &ours).map_err(incompatible)?;
+            if missing.is_empty() {
+                return Ok(table);
+            }
+            let added: Vec<StructField> = fields_to_add(&ours, &missing)
                 .into_iter()
                 .cloned()
                 .collect();
-            if added.is_empty() {
-                missing_fields(&actual, &ours).map_err(incompatible)?;
-                return Ok(table);
-            }
-            let missing = missing_fields(&actual, &ours).map_err(incompatible)?;
             tracing::info!(table = %uri, columns = ?missing, "adding this version's columns to the table");
             match table
                 .clone()

@@ -27,7 +27,7 @@ use crate::upload::{FileUpload, part_bytes};
 
 /// What the files of a table of `schema` hold (its columns less the partition column), and
 /// where the partition column is.
-fn file_schema(schema: &SchemaRef) -> (SchemaRef, usize) {
+pub fn file_schema(schema: &SchemaRef) -> (SchemaRef, usize) {
     let date_column = schema
         .index_of(EVENT_DATE)
         .expect("every table schema has the partition column");

@@ -37,31 +37,19 @@ pub fn missing_fields(table: &StructType, ours: &StructType) -> Result<Vec<Strin
     Ok(missing)
 }
 
-/// The top-level fields of `ours` that hold a column the table lacks: what a metadata commit
-/// merges into the table's schema.
+/// The top-level fields of `ours` that hold a column the table lacks (`missing`, as
+/// [`missing_fields`] gives them): what a metadata commit merges into the table's schema.
 pub fn fields_to_add<'a>(
-    table: &StructType,
     ours: &'a StructType,
-) -> Result<Vec<&'a deltalake::kernel::StructField>, Incompatible> {
-    let mut out = Vec::new();
-    for field in ours.fields() {
-        let mut missing = Vec::new();
-        match table.field(field.name()) {
-            None => out.push(field),
-            Some(theirs) => {
-                compare_types(
-                    field.name(),
-                    theirs.data_type(),
-                    field.data_type(),
-                    &mut missing,
-                )?;
-                if !missing.is_empty() {
-                    out.push(field);
-                }
-            }
-        }
-    }
-    Ok(out)
+    missing: &[String],
+) -> Vec<&'a deltalake::kernel::StructField> {
+    let holds = |name: &str, path: &str| {
+        path.strip_prefix(name)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[', '{']))
+    };
+    ours.fields()
+        .filter(|field| missing.iter().any(|path| holds(field.name(), path)))
+        .collect()
 }
 
 fn join(prefix: &str, name: &str) -> String {
@@ -293,8 +281,8 @@ mod tests {
             ])
         );
         let schema = ours();
-        let names: Vec<&str> = fields_to_add(&older, &schema)
-            .unwrap()
+        let missing = missing_fields(&older, &schema).unwrap();
+        let names: Vec<&str> = fields_to_add(&schema, &missing)
             .iter()
             .map(|f| f.name().as_str())
             .collect();
