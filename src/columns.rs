@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayBuilder, NullBufferBuilder};
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListArray, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListArray, MapArray, StringBuilder,
+    StructArray, TimestampMicrosecondBuilder,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, TimeUnit};
@@ -451,6 +451,133 @@ impl<C: Column> Column for List<C> {
             rescue.keep_here(reader.text_since(start).to_owned());
         }
         self.inner_rescue = inner;
+        Ok(())
+    }
+}
+
+/// A JSON object whose keys are not known in advance (tags: user-defined names), with string
+/// values, as `map<string, string>`. A `null` value is a null entry.
+///
+/// An object with a value of another type, or with a key twice, is rescued whole (its exact
+/// text); the map holds the entries that fit, the first of a repeated key.
+#[derive(Default)]
+pub struct StrMap {
+    keys: StringBuilder,
+    values: StringBuilder,
+    offsets: Vec<i32>,
+    validity: Validity,
+    /// Entries appended (the end offset of the last map).
+    entries: i32,
+}
+
+impl StrMap {
+    /// The entries' field, named as Delta's kernel names it (`key_value`, `key`, `value`), so
+    /// the table's schema and ours compare equal.
+    fn entries_field() -> Field {
+        Field::new(
+            "key_value",
+            DataType::Struct(
+                vec![
+                    Field::new("key", DataType::Utf8, false),
+                    Field::new("value", DataType::Utf8, true),
+                ]
+                .into(),
+            ),
+            false,
+        )
+    }
+
+    fn push_offset(&mut self) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.offsets.push(self.entries);
+    }
+
+    /// Whether the map being appended (its entries from `first` on) has `key` already.
+    fn has_key(&self, first: i32, key: &str) -> bool {
+        let offsets = self.keys.offsets_slice();
+        let bytes = self.keys.values_slice();
+        (first as usize..self.entries as usize)
+            .any(|i| &bytes[offsets[i] as usize..offsets[i + 1] as usize] == key.as_bytes())
+    }
+}
+
+impl Column for StrMap {
+    fn data_type() -> DataType {
+        DataType::Map(Arc::new(Self::entries_field()), false)
+    }
+    fn append_null(&mut self) {
+        self.push_offset();
+        self.validity.append_null();
+    }
+    fn append_nulls(&mut self, n: usize) {
+        for _ in 0..n {
+            self.push_offset();
+        }
+        self.validity.append_nulls(n);
+    }
+    fn rows(&self) -> usize {
+        self.validity.len()
+    }
+    fn finish(&mut self) -> ArrayRef {
+        let offsets = std::mem::take(&mut self.offsets);
+        let offsets = if offsets.is_empty() { vec![0] } else { offsets };
+        self.entries = 0;
+        let DataType::Struct(fields) = Self::entries_field().data_type().clone() else {
+            unreachable!("the entries field is a struct")
+        };
+        let entries = StructArray::new(
+            fields,
+            vec![
+                finish_strings(&mut self.keys),
+                finish_strings(&mut self.values),
+            ],
+            None,
+        );
+        Arc::new(MapArray::new(
+            Arc::new(Self::entries_field()),
+            OffsetBuffer::new(offsets.into()),
+            entries,
+            self.validity.finish(),
+            false,
+        ))
+    }
+    fn visit_object(
+        &mut self,
+        reader: &mut JsonReader,
+        rescue: &mut Rescue,
+    ) -> Result<(), JsonError> {
+        let start = reader.position();
+        let first = self.entries;
+        let mut misfit = false;
+        reader.begin_object()?;
+        while let Some(key) = reader.next_key()? {
+            let value = match reader.peek()? {
+                Next::String => Some(reader.read_str()?),
+                Next::Null => {
+                    reader.read_null()?;
+                    None
+                }
+                _ => {
+                    reader.read_raw()?;
+                    misfit = true;
+                    continue;
+                }
+            };
+            if self.has_key(first, &key) {
+                misfit = true;
+                continue;
+            }
+            self.keys.append_value(&key);
+            self.values.append_option(value);
+            self.entries += 1;
+        }
+        self.push_offset();
+        self.validity.append_non_null();
+        if misfit {
+            rescue.keep_here(reader.text_since(start).trim_start().to_owned());
+        }
         Ok(())
     }
 }
@@ -936,5 +1063,84 @@ mod tests {
             [Some("c"), None]
         );
         assert_eq!(rescue.take_json().unwrap(), r#"{"l":["c", 7]}"#);
+    }
+
+    fn map_entries(map: &MapArray, row: usize) -> Vec<(String, Option<String>)> {
+        let entries = map.value(row);
+        let (keys, values) = (
+            entries.column(0).as_string::<i32>(),
+            entries.column(1).as_string::<i32>(),
+        );
+        (0..entries.len())
+            .map(|i| {
+                (
+                    keys.value(i).to_owned(),
+                    values.is_valid(i).then(|| values.value(i).to_owned()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_string_map_keeps_user_defined_keys_in_order() {
+        let mut rescue = Rescue::default();
+        let mut col = StrMap::default();
+        append(
+            &mut col,
+            r#"{"team":"platform","cost-centre":"ü-42","empty":"","gone":null}"#,
+            &mut rescue,
+        );
+        append(&mut col, "null", &mut rescue);
+        append(&mut col, "{}", &mut rescue);
+        assert!(rescue.is_empty());
+        let array = col.finish();
+        array.to_data().validate_full().unwrap();
+        assert_eq!(array.data_type(), &StrMap::data_type());
+        let map = array.as_map();
+        assert_eq!(map.len(), 3);
+        let some = |k: &str, v: &str| (k.to_owned(), Some(v.to_owned()));
+        assert_eq!(
+            map_entries(map, 0),
+            [
+                some("team", "platform"),
+                some("cost-centre", "ü-42"),
+                some("empty", ""),
+                ("gone".to_owned(), None)
+            ]
+        );
+        assert!(map.is_null(1));
+        assert!(map.is_valid(2) && map_entries(map, 2).is_empty());
+    }
+
+    #[test]
+    fn a_string_map_with_a_misfit_value_or_a_repeated_key_is_rescued_whole() {
+        let mut col = StrMap::default();
+        let mut rescued = Vec::new();
+        for json in [
+            r#" {"a":"1","calledVia":["x","y"],"b":"2"}"#,
+            r#"{"k":"first","k":"second"}"#,
+            r#"["not", "an object"]"#,
+        ] {
+            let mut rescue = Rescue::default();
+            let mark = rescue.mark();
+            append(&mut col, json, &mut rescue);
+            rescue.name_since(mark, "m");
+            rescued.push(rescue.take_json().unwrap());
+        }
+        let array = col.finish();
+        array.to_data().validate_full().unwrap();
+        let map = array.as_map();
+        let some = |k: &str, v: &str| (k.to_owned(), Some(v.to_owned()));
+        assert_eq!(map_entries(map, 0), [some("a", "1"), some("b", "2")]);
+        assert_eq!(map_entries(map, 1), [some("k", "first")]);
+        assert!(map.is_null(2));
+        assert_eq!(
+            rescued,
+            [
+                r#"{"m":{"a":"1","calledVia":["x","y"],"b":"2"}}"#,
+                r#"{"m":{"k":"first","k":"second"}}"#,
+                r#"{"m":["not", "an object"]}"#,
+            ]
+        );
     }
 }

@@ -13,7 +13,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, ListArray, RecordBatch, StructArray, new_null_array};
+use arrow::array::{
+    Array, ArrayRef, ListArray, MapArray, RecordBatch, StructArray, new_null_array,
+};
 use arrow::datatypes::{DataType as ArrowType, Field, Fields, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
@@ -219,6 +221,27 @@ fn conform_array(path: &str, array: &ArrayRef, target: &ArrowType) -> Result<Arr
                 array.nulls().cloned(),
             )?))
         }
+        // Writers name a map's entries differently (`key_value`, `entries`): same data.
+        (ArrowType::Map(_, _), ArrowType::Map(entries, sorted)) => {
+            let array = array
+                .as_any()
+                .downcast_ref::<MapArray>()
+                .expect("a map type is a MapArray");
+            let pairs: ArrayRef = Arc::new(array.entries().clone());
+            let pairs = conform_array(&format!("{path}{{}}"), &pairs, entries.data_type())?;
+            let pairs = pairs
+                .as_any()
+                .downcast_ref::<StructArray>()
+                .expect("map entries are a struct")
+                .clone();
+            Ok(Arc::new(MapArray::try_new(
+                entries.clone(),
+                array.offsets().clone(),
+                pairs,
+                array.nulls().cloned(),
+                *sorted,
+            )?))
+        }
         (found, _) => Err(ArrowError::SchemaError(format!(
             "column {path} is {found} in a file, but {target} in the table"
         ))),
@@ -421,5 +444,36 @@ mod tests {
         assert_eq!(names, ["a", "who"]);
         let back: StructType = schema.as_ref().try_into_kernel().unwrap();
         assert_eq!(back, older);
+    }
+
+    #[test]
+    fn a_map_conforms_whatever_its_writer_named_the_entries() {
+        use arrow::array::{MapBuilder, MapFieldNames, StringBuilder};
+        let names = |entry: &str| MapFieldNames {
+            entry: entry.into(),
+            key: "key".into(),
+            value: "value".into(),
+        };
+        let map = |entry: &str| {
+            let mut b = MapBuilder::new(
+                Some(names(entry)),
+                StringBuilder::new(),
+                StringBuilder::new(),
+            );
+            b.keys().append_value("team");
+            b.values().append_value("audit");
+            b.append(true).unwrap();
+            b.append(false).unwrap();
+            b.finish()
+        };
+        // Ours, as Delta's kernel names map entries; a file as pyarrow writes them.
+        let ours =
+            RecordBatch::try_from_iter([("tags", Arc::new(map("key_value")) as ArrayRef)]).unwrap();
+        let pyarrow =
+            RecordBatch::try_from_iter([("tags", Arc::new(map("entries")) as ArrayRef)]).unwrap();
+        assert_ne!(ours.schema(), pyarrow.schema());
+        let conformed = conform(&pyarrow, &ours.schema()).unwrap();
+        assert_eq!(conformed.schema(), ours.schema());
+        assert_eq!(conformed.column(0).to_data(), ours.column(0).to_data());
     }
 }
