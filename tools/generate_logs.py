@@ -11,10 +11,11 @@ gzipped JSON document `{"Records":[...]}` per file, under CloudTrail's key layou
 The same arguments give the same bytes on every machine (gzip without a timestamp), so tests
 and benchmarks read identical inputs. Records cover the fields AWS documents for each event
 kind: identities of every type (IAM user, assumed role with session context, root, AWS
-service, federated and Identity Center users, assumed root), management calls with request
-parameters and responses, errors, S3 data events with resources, TLS details and additional
-event data, console sign-ins, service events, re-deliveries with an addendum, enriched
-events' eventContext, edge devices; free-form objects nest and hold non-ASCII text.
+service, federated, SAML, web-identity and Identity Center users, assumed root), management
+calls with request parameters and responses, errors, S3 data events with resources (listings
+by prefix too), TLS details and additional event data, console sign-ins, service events,
+re-deliveries with an addendum, enriched events' eventContext, edge devices; free-form objects
+nest and hold non-ASCII text.
 
   generate_logs.py --out DIR [--files N] [--records N] [--seed S] [--kind K] [--org o-…]
                    [--digests] [--start 2024-04-30T22:00]
@@ -176,6 +177,14 @@ def identity(d, account):
                 "onBehalfOf": {"userId": d.uuid(),
                                "identityStoreArn": f"arn:aws:identitystore::{account}:identitystore/d-{d.hex(10)}"},
                 "credentialId": d.hex(40)}
+    if d.chance(0.2):
+        # Identities of AssumeRoleWithSAML and AssumeRoleWithWebIdentity calls.
+        if d.chance(0.5):
+            return {"type": "SAMLUser", "principalId": f"{d.hex(20)}=:alice", "userName": "alice",
+                    "identityProvider": d.hex(20) + "="}
+        sub = d.hex(21)
+        return {"type": "WebIdentityUser", "principalId": f"accounts.google.com:{d.hex(12)}:{sub}",
+                "userName": sub, "identityProvider": "accounts.google.com"}
     return {"type": "AWSAccount", "principalId": "AIDA" + d.upper(17),
             "accountId": d.pick(ACCOUNTS), "invokedBy": "AWS Internal"}
 
@@ -232,7 +241,8 @@ def management_event(d, account, region, when):
                               "originalRequestID": d.uuid(), "originalEventID": d.uuid()}
     if d.chance(0.1) and record["eventVersion"] == "1.11":
         record["eventContext"] = {
-            "requestContext": {"awsServiceChain": [d.pick(["cloudformation.amazonaws.com", "lambda.amazonaws.com"])]},
+            "requestContext": {"aws:MultiFactorAuthPresent": d.pick(["true", "false"]),
+                               "aws:ViaAWSService": "false", "aws:PrincipalAccount": account},
             "tagContext": {"resourceTags": [{"arn": f"arn:aws:iam::{account}:role/admin",
                                              "tags": {"team": "platform", "cost-centre": "ü-42"}}],
                            "principalTags": {"project": d.pick(["atlas", "zeus"])}}}
@@ -311,6 +321,14 @@ def data_event(d, account, region, when):
         "managementEvent": False, "eventCategory": "Data",
         "tlsDetails": tls(d, f"{bucket}.s3.{region}.amazonaws.com"),
     })
+    if d.chance(0.1):
+        # A listing names the objects by their prefix.
+        record.update({
+            "eventName": "ListObjects", "readOnly": True, "responseElements": None,
+            "requestParameters": {"bucketName": bucket, "Host": f"{bucket}.s3.{region}.amazonaws.com",
+                                  "prefix": "2024/", "list-type": "2"},
+        })
+        record["resources"][0] = {"type": "AWS::S3::Object", "ARNPrefix": f"arn:aws:s3:::{bucket}/2024/"}
     return record
 
 

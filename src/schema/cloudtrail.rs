@@ -3,9 +3,11 @@
 //! Columns are named exactly as the JSON fields (camelCase) so that queries written for
 //! Athena's and Databricks' CloudTrail tables carry over. Free-form objects
 //! (`requestParameters`, `responseElements`, `additionalEventData`, `serviceEventDetails`,
-//! `edgeDeviceDetails`, `webIdFederationData.attributes`) are kept as their exact JSON text.
+//! `edgeDeviceDetails`, `webIdFederationData.attributes`) are kept as their exact JSON text;
+//! objects whose keys are names users or IAM choose (tags, condition keys) are
+//! `map<string, string>`.
 
-use crate::columns::{Bool, Json, List, Str, Timestamp};
+use crate::columns::{Bool, Json, List, Str, StrMap, Timestamp};
 use crate::json_struct;
 
 json_struct! {
@@ -113,6 +115,32 @@ json_struct! {
 }
 
 json_struct! {
+    /// An element of `eventContext.tagContext.resourceTags`: one resource of the call and the
+    /// tags the event data store was set to add.
+    pub struct ResourceTags {
+        "arn" => arn: Str,
+        "tags" => tags: StrMap,
+    }
+}
+
+json_struct! {
+    /// `eventContext.tagContext`
+    pub struct TagContext {
+        "resourceTags" => resource_tags: List<ResourceTags>,
+        "principalTags" => principal_tags: StrMap,
+    }
+}
+
+json_struct! {
+    /// `eventContext` (eventVersion 1.11, enriched events): the IAM global condition keys
+    /// evaluated for the request (`requestContext`, by key name) and the selected tags.
+    pub struct EventContext {
+        "requestContext" => request_context: StrMap,
+        "tagContext" => tag_context: TagContext,
+    }
+}
+
+json_struct! {
     /// One CloudTrail record: the top-level columns of the CloudTrail table.
     pub struct CloudTrailRecord {
         "eventVersion" => event_version: Str,
@@ -145,6 +173,7 @@ json_struct! {
         "sessionCredentialFromConsole" => session_credential_from_console: Str,
         "edgeDeviceDetails" => edge_device_details: Json,
         "tlsDetails" => tls_details: TlsDetails,
+        "eventContext" => event_context: EventContext,
     }
 }
 

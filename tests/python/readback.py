@@ -11,6 +11,11 @@ JSON_TEXT = {
     "requestParameters", "responseElements", "additionalEventData", "serviceEventDetails",
     "edgeDeviceDetails", "userIdentity.sessionContext.webIdFederationData.attributes",
 }
+# Objects with user-chosen keys, stored as map<string, string> (pyarrow: a list of pairs).
+MAPS = {
+    "eventContext.requestContext", "eventContext.tagContext.principalTags",
+    "eventContext.tagContext.resourceTags.tags",
+}
 OURS = {"_rescued_data", "_source_uri", "event_date"}
 
 
@@ -63,7 +68,8 @@ def merge(typed, rescued):
 
 
 def rebuild(row, path=""):
-    """A source record from a row: JSON text parsed, timestamps back to their text."""
+    """A source record from a row: JSON text parsed, maps back to objects, timestamps back to
+    their text."""
     out = {}
     for key, value in row.items():
         name = f"{path}{key}"
@@ -71,6 +77,8 @@ def rebuild(row, path=""):
             continue
         if name in JSON_TEXT:
             value = json.loads(value)
+        elif name in MAPS:
+            value = dict(value)
         elif isinstance(value, datetime):
             value = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         elif isinstance(value, dict):

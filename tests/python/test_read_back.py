@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
@@ -41,9 +42,19 @@ def test_every_value_of_the_samples_reads_back(tmp_path):
     assert full["readOnly"] is False and full["_rescued_data"] is None
     assert '"big": 12345678901234567890\n' in full["requestParameters"]  # verbatim source text
     assert str(full["event_date"]) == "2024-04-30"
+    context = full["eventContext"]
+    assert dict(context["requestContext"])["aws:SourceVpc"] == "vpc-0abc"
+    assert dict(context["tagContext"]["resourceTags"][0]["tags"]) == {"team": "sécurité", "env": ""}
+    assert dict(context["tagContext"]["principalTags"]) == {"department": "audit"}
     newer = by_id["00000000-0000-4000-8000-000000000002"]
     assert str(newer["event_date"]) == "2024-05-01"
-    assert json.loads(newer["_rescued_data"])["aBrandNewTopLevelField"] == {"added": "2026"}
+    newer_rescued = json.loads(newer["_rescued_data"])
+    assert newer_rescued["aBrandNewTopLevelField"] == {"added": "2026"}
+    # A condition key with a list value does not fit map<string, string>: the map keeps the
+    # string entries, `_rescued_data` the whole object.
+    assert dict(newer["eventContext"]["requestContext"]) == {"aws:PrincipalAccount": "111122223333"}
+    assert newer_rescued["eventContext"]["requestContext"]["aws:CalledVia"] == [
+        "cloudformation.amazonaws.com"]
     odd = by_id["00000000-0000-4000-8000-000000000003"]
     assert odd["readOnly"] is None and odd["userIdentity"] is None
     assert json.loads(odd["_rescued_data"])["readOnly"] == "false"
@@ -73,6 +84,101 @@ def test_generated_logs_of_every_kind_and_layout_read_back(tmp_path):
     check_table(tmp_path / "insights", source_records(logs, "CloudTrail-Insight"))
 
 
+# Every field the AWS pages "CloudTrail record contents for management, data, and network
+# activity events" and "CloudTrail userIdentity element" document for eventVersion 1.11, with
+# its column type: str, bool, time, json (free-form object as text), map (map<string,string>);
+# structs and lists by their leaves (a list's element fields after `[]`).
+DOCUMENTED_1_11 = {
+    "eventTime": "time", "eventVersion": "str", "eventSource": "str", "eventName": "str",
+    "awsRegion": "str", "sourceIPAddress": "str", "userAgent": "str", "errorCode": "str",
+    "errorMessage": "str", "requestParameters": "json", "responseElements": "json",
+    "additionalEventData": "json", "requestID": "str", "eventID": "str", "eventType": "str",
+    "apiVersion": "str", "managementEvent": "bool", "readOnly": "bool",
+    "resources[].ARN": "str", "resources[].ARNPrefix": "str", "resources[].accountId": "str",
+    "resources[].type": "str", "recipientAccountId": "str", "serviceEventDetails": "json",
+    "sharedEventID": "str", "vpcEndpointId": "str", "vpcEndpointAccountId": "str",
+    "eventCategory": "str", "addendum.reason": "str", "addendum.updatedFields": "str",
+    "addendum.originalRequestID": "str", "addendum.originalEventID": "str",
+    "sessionCredentialFromConsole": "str", "edgeDeviceDetails": "json",
+    "tlsDetails.tlsVersion": "str", "tlsDetails.cipherSuite": "str",
+    "tlsDetails.clientProvidedHostHeader": "str",
+    "eventContext.requestContext": "map", "eventContext.tagContext.resourceTags[].arn": "str",
+    "eventContext.tagContext.resourceTags[].tags": "map",
+    "eventContext.tagContext.principalTags": "map",
+    "userIdentity.type": "str", "userIdentity.principalId": "str", "userIdentity.arn": "str",
+    "userIdentity.accountId": "str", "userIdentity.accessKeyId": "str",
+    "userIdentity.userName": "str", "userIdentity.invokedBy": "str",
+    "userIdentity.identityProvider": "str", "userIdentity.credentialId": "str",
+    "userIdentity.sessionContext.sessionIssuer.type": "str",
+    "userIdentity.sessionContext.sessionIssuer.principalId": "str",
+    "userIdentity.sessionContext.sessionIssuer.arn": "str",
+    "userIdentity.sessionContext.sessionIssuer.accountId": "str",
+    "userIdentity.sessionContext.sessionIssuer.userName": "str",
+    "userIdentity.sessionContext.webIdFederationData.federatedProvider": "str",
+    "userIdentity.sessionContext.webIdFederationData.attributes": "json",
+    "userIdentity.sessionContext.attributes.creationDate": "str",
+    "userIdentity.sessionContext.attributes.mfaAuthenticated": "str",
+    "userIdentity.sessionContext.sourceIdentity": "str",
+    "userIdentity.sessionContext.ec2RoleDelivery": "str",
+    "userIdentity.sessionContext.assumedRoot": "str",
+    "userIdentity.onBehalfOf.userId": "str", "userIdentity.onBehalfOf.identityStoreArn": "str",
+    "userIdentity.inScopeOf.sourceArn": "str", "userIdentity.inScopeOf.sourceAccount": "str",
+    "userIdentity.inScopeOf.issuerType": "str", "userIdentity.inScopeOf.credentialsIssuedTo": "str",
+}
+ARROW_KINDS = {"str": pa.types.is_string, "json": pa.types.is_string, "bool": pa.types.is_boolean,
+               "time": pa.types.is_timestamp, "map": pa.types.is_map}
+
+
+def column_type(schema, path):
+    """The Arrow type of the column at `path` (`a.b`, `a[].b`), or None."""
+    data_type = pa.struct(list(schema))
+    for part in path.replace("[]", ".[]").split("."):
+        if part == "[]":
+            if not pa.types.is_list(data_type):
+                return None
+            data_type = data_type.value_type
+            continue
+        if not pa.types.is_struct(data_type) or data_type.get_field_index(part) < 0:
+            return None
+        data_type = data_type.field(part).type
+    return data_type
+
+
+def values_at(row, path):
+    """The non-null values at `path` in a row."""
+    values = [row]
+    for part in path.replace("[]", ".[]").split("."):
+        if part == "[]":
+            values = [item for value in values for item in value]
+        else:
+            values = [value[part] for value in values if value.get(part) is not None]
+    return [v for v in values if v is not None]
+
+
+def test_every_documented_1_11_field_is_a_typed_column_the_generator_fills(tmp_path):
+    """The table types every documented field (none lands in `_rescued_data`), the generated
+    logs carry each one in some record, and every value reads back."""
+    logs = tmp_path / "logs"
+    generate(logs, files=4, records=400, seed=31)
+    generate(logs, files=1, records=60, seed=32, kind="network")
+    ingest(tmp_path, logs)
+    schema = DeltaTable(str(tmp_path / "ct")).schema().to_arrow()
+    schema = pa.schema(schema) if not isinstance(schema, pa.Schema) else schema
+    for path, kind in DOCUMENTED_1_11.items():
+        data_type = column_type(schema, path)
+        assert data_type is not None, f"{path} is not a column"
+        assert ARROW_KINDS[kind](data_type), f"{path} is {data_type}, not {kind}"
+    rows = check_table(tmp_path / "ct", {**source_records(logs, "CloudTrail"),
+                                         **source_records(logs, "CloudTrail-NetworkActivity")})
+    assert [r["eventID"] for r in rows if r["_rescued_data"] is not None] == []
+    unfilled = [p for p in DOCUMENTED_1_11 if not any(values_at(r, p) for r in rows)]
+    assert unfilled == []
+    enriched = [r for r in rows if r["eventContext"] is not None]
+    assert all(r["eventVersion"] == "1.11" for r in enriched)
+    assert any(dict(r["eventContext"]["tagContext"]["principalTags"]).get("project") == "atlas"
+               for r in enriched)
+
+
 FIXTURE = ROOT / "tests" / "fixtures" / "tables-0.1"
 
 
@@ -88,16 +194,21 @@ def test_tables_written_by_release_0_1_stay_readable_and_writable(tmp_path):
 
     check_table(tables / "cloudtrail", source_records(logs, "CloudTrail", uri_of))
     check_table(tables / "cloudtrail_insights", source_records(logs, "CloudTrail-Insight", uri_of))
+    assert "eventContext" not in DeltaTable(str(tables / "cloudtrail")).schema().to_arrow().names
     new = tmp_path / "new"
-    generate(new, files=1, records=5, seed=23)
+    generate(new, files=1, records=80, seed=23)
     cmd = [BIN, "ingest", "--table", str(tables / "cloudtrail"), "--insights-table",
            str(tables / "cloudtrail_insights"), str(new)]
     first = subprocess.run(cmd, capture_output=True, text=True)
     assert first.returncode == 0 and "1 files ingested" in first.stdout, first.stdout + first.stderr
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 0 and "already ingested: 1" in again.stdout, again.stdout
-    check_table(tables / "cloudtrail", {**source_records(logs, "CloudTrail", uri_of),
-                                        **source_records(new, "CloudTrail")})
+    rows = check_table(tables / "cloudtrail", {**source_records(logs, "CloudTrail", uri_of),
+                                               **source_records(new, "CloudTrail")})
+    # The table gained the columns typed since 0.1 (eventContext), which the new rows fill.
+    enriched = [r for r in rows if r["eventContext"] is not None]
+    assert enriched and all(r["_source_uri"].startswith(new.resolve().as_uri()) for r in enriched)
+    assert all(r["_rescued_data"] is None for r in enriched)
 
 
 def test_aggregated_events_read_back_from_their_own_table(tmp_path):
