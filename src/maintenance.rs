@@ -90,6 +90,11 @@ pub struct Upkeep {
 /// Opens a table with its file list (maintenance needs it; ingestion does not); `None` when
 /// there is no table there yet. Fails if a table on S3 would not commit the way `mode` says.
 pub async fn open(uri: &str, mode: &CommitMode) -> Result<Option<DeltaTable>, DeltaTableError> {
+    // `ensure_table_uri` creates a missing local folder: where there is no table, maintenance
+    // leaves no trace.
+    if local_folder(uri).is_some_and(|folder| !folder.exists()) {
+        return Ok(None);
+    }
     let url = deltalake::ensure_table_uri(uri)?;
     let mut table = DeltaTableBuilder::from_url(url)?.build()?;
     logstore::check_log_store(table.log_store().as_ref(), mode)?;
@@ -98,6 +103,15 @@ pub async fn open(uri: &str, mode: &CommitMode) -> Result<Option<DeltaTable>, De
     }
     table.load().await?;
     Ok(Some(table))
+}
+
+/// The local folder `uri` names (a path, or a `file://` URI); `None` for an object store.
+fn local_folder(uri: &str) -> Option<std::path::PathBuf> {
+    match url::Url::parse(uri) {
+        Ok(url) if url.scheme() == "file" => url.to_file_path().ok(),
+        Ok(_) => None,
+        Err(_) => Some(uri.into()),
+    }
 }
 
 /// Runs [`upkeep`] on every table, one after the other; a table not created yet is `None`.
@@ -400,4 +414,24 @@ async fn rewrite(
         add.data_change = false;
     }
     Ok(adds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opening_where_there_is_no_table_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("tables").join("cloudtrail");
+        for uri in [
+            missing.to_str().unwrap().to_owned(),
+            url::Url::from_file_path(&missing).unwrap().to_string(),
+        ] {
+            let table = open(&uri, &CommitMode::ConditionalPut).await.unwrap();
+            assert!(table.is_none(), "{uri}");
+            assert!(!dir.path().join("tables").exists(), "{uri} was created");
+        }
+        assert_eq!(local_folder("s3://bucket/delta/cloudtrail"), None);
+    }
 }
