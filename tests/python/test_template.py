@@ -291,3 +291,42 @@ def test_by_default_no_function_reserves_concurrency():
     assert not [f for f in functions if "ReservedConcurrentExecutions" in f["Properties"]]
     ingest = expand(ReservedConcurrency=10)["IngestFunction"]["Properties"]
     assert ingest["ReservedConcurrentExecutions"] == 10
+
+
+GLUE_TABLES = {"CloudTrailGlueTable": "cloudtrail", "InsightsGlueTable": "cloudtrail_insights",
+               "AggregatedGlueTable": "cloudtrail_aggregated"}
+TABLE_URIS = {"cloudtrail": "CLOUDTRAIL_TABLE_URI", "cloudtrail_insights": "INSIGHTS_TABLE_URI",
+              "cloudtrail_aggregated": "AGGREGATED_TABLE_URI"}
+
+
+@pytest.mark.parametrize("parameters", [{}, {"TablesBucket": "new", "TablesPrefix": "lake/"},
+                                        {"TablesBucket": "my-tables", "GlueDatabaseName": "audit"}])
+def test_the_tables_are_registered_in_glue_where_the_function_writes_them(parameters):
+    """Each table is a Glue table of the stack's database that Athena reads as Delta (provider
+    delta, the path as serde parameter, Spark's placeholder column), at the function's URI."""
+    resources = expand(**parameters)
+    database = resources["GlueDatabase"]["Properties"]["DatabaseInput"]["Name"]
+    assert database == parameters.get("GlueDatabaseName", "cloudtrail")
+    variables = resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    for resource, name in GLUE_TABLES.items():
+        glue = resources[resource]
+        assert glue["Type"] == "AWS::Glue::Table"
+        assert glue["Properties"]["DatabaseName"] == {"Ref": "GlueDatabase"}
+        table = glue["Properties"]["TableInput"]
+        assert table["Name"] == name and table["TableType"] == "EXTERNAL_TABLE"
+        assert table["Parameters"]["spark.sql.sources.provider"] == "delta"
+        storage = table["StorageDescriptor"]
+        location = variables[TABLE_URIS[name]] + "/"
+        assert storage["Location"] == storage["SerdeInfo"]["Parameters"]["path"] == location
+        assert storage["Columns"] == [{"Name": "col", "Type": "array<string>"}]
+
+
+def test_glue_registration_can_be_turned_off():
+    resources = expand(RegisterTablesInGlue="false")
+    assert not [name for name, r in resources.items() if r["Type"].startswith("AWS::Glue::")]
+
+
+@pytest.mark.parametrize("name, allowed", [("cloudtrail", True), ("sec_logs_2026", True),
+                                           ("CloudTrail", False), ("cloud-trail", False), ("", False)])
+def test_the_glue_database_name_is_one_athena_accepts(name, allowed):
+    assert parameter_accepts("GlueDatabaseName", name) is allowed
