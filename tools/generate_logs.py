@@ -15,7 +15,8 @@ service, federated, SAML, web-identity and Identity Center users, assumed root),
 calls with request parameters and responses, errors, S3 data events with resources (listings
 by prefix too), TLS details and additional event data, console sign-ins, service events,
 re-deliveries with an addendum, enriched events' eventContext, edge devices; free-form objects
-nest and hold non-ASCII text.
+nest and hold non-ASCII text. Access keys and role sessions that calls create are then used by
+later calls of their account, and Insights name the API whose calls they count.
 
   generate_logs.py --out DIR [--files N] [--records N] [--seed S] [--kind K] [--org o-…]
                    [--digests] [--start 2024-04-30T22:00]
@@ -81,6 +82,10 @@ class Draw:
 
     def __init__(self, rng):
         self.rng = rng
+        # Credentials calls issue, by account, which its later calls then use:
+        # (userName, accessKeyId) of CreateAccessKey, (arn, accessKeyId) of AssumeRole.
+        self.access_keys = {}
+        self.sessions = {}
 
     def pick(self, items):
         return self.rng.choice(items)
@@ -113,15 +118,21 @@ def identity(d, account):
                    "FederatedUser", "IdentityCenterUser", "AWSAccount"])
     key = "ASIA" + d.upper(16)
     if kind == "IAMUser":
-        name = d.pick(["alice", "bob", "ci-deployer", "zoë"])
+        if d.access_keys.get(account) and d.chance(0.4):
+            name, key = d.pick(d.access_keys[account])
+        else:
+            name, key = d.pick(["alice", "bob", "ci-deployer", "zoë"]), "AKIA" + d.upper(16)
         return {"type": "IAMUser", "principalId": "AIDA" + d.upper(17),
                 "arn": f"arn:aws:iam::{account}:user/{name}", "accountId": account,
-                "accessKeyId": "AKIA" + d.upper(16), "userName": name}
+                "accessKeyId": key, "userName": name}
     if kind == "AssumedRole":
         role = d.pick(["OrganizationAccountAccessRole", "AWSReservedSSO_Admin_0123456789abcdef",
                        "lambda-exec", "ReadOnly"])
         session = d.pick(["alice@example.com", "i-0" + d.hex(16), "1724150000000000000",
                           "botocore-session-" + str(d.rng.randrange(10**9))])
+        if d.sessions.get(account) and d.chance(0.4):
+            issued_arn, key = d.pick(d.sessions[account])
+            role, session = issued_arn.split("/")[1:]
         out = {"type": "AssumedRole", "principalId": f"AROA{d.upper(17)}:{session}",
                "arn": f"arn:aws:sts::{account}:assumed-role/{role}/{session}",
                "accountId": account, "accessKeyId": key,
@@ -202,7 +213,8 @@ def management_event(d, account, region, when):
         "sourceIPAddress": d.pick([d.ip(), d.ip(), "AWS Internal", source]),
         "userAgent": d.pick(USER_AGENTS),
         "requestParameters": request_parameters(d, account, name),
-        "responseElements": None if read_only else response_elements(d, account, name),
+        "responseElements": (response_elements(d, account, name)
+                             if not read_only or name == "AssumeRole" else None),
         "requestID": d.uuid(),
         "eventID": d.uuid(),
         "readOnly": read_only,
@@ -269,12 +281,17 @@ def request_parameters(d, account, name):
 
 def response_elements(d, account, name):
     if name == "AssumeRole":
-        return {"credentials": {"accessKeyId": "ASIA" + d.upper(16), "sessionToken": d.hex(40),
+        session = "deploy-" + d.hex(6)
+        key, arn = "ASIA" + d.upper(16), f"arn:aws:sts::{account}:assumed-role/deploy/{session}"
+        d.sessions.setdefault(account, []).append((arn, key))
+        return {"credentials": {"accessKeyId": key, "sessionToken": d.hex(40),
                                 "expiration": "Aug 20, 2024, 11:34:56 PM"},
-                "assumedRoleUser": {"assumedRoleId": "AROA" + d.upper(17) + ":deploy",
-                                    "arn": f"arn:aws:sts::{account}:assumed-role/deploy/deploy"}}
+                "assumedRoleUser": {"assumedRoleId": "AROA" + d.upper(17) + ":" + session,
+                                    "arn": arn}}
     if name == "CreateAccessKey":
-        return {"accessKey": {"userName": "ci-deployer", "accessKeyId": "AKIA" + d.upper(16),
+        user, key = d.pick(["ci-deployer", "backup-bot"]), "AKIA" + d.upper(16)
+        d.access_keys.setdefault(account, []).append((user, key))
+        return {"accessKey": {"userName": user, "accessKeyId": key,
                               "status": "Active", "createDate": "Aug 20, 2024 10:34:56 PM"}}
     return {"requestId": d.uuid(), "_return": True} if d.chance(0.5) else None
 
@@ -382,12 +399,13 @@ def network_event(d, account, region, when):
 
 def insight_pair(d, account, region, when):
     insight = d.uuid()
-    name = d.pick(["RunInstances", "AttachRolePolicy", "Decrypt"])
+    source, name = d.pick([("ec2.amazonaws.com", "RunInstances"),
+                           ("iam.amazonaws.com", "AttachRolePolicy"), ("kms.amazonaws.com", "Decrypt")])
     kind = d.pick(["ApiCallRateInsight", "ApiErrorRateInsight"])
     start = when - timedelta(minutes=d.rng.randrange(5, 60))
 
     def record(state, t):
-        details = {"state": state, "eventSource": "ec2.amazonaws.com", "eventName": name,
+        details = {"state": state, "eventSource": source, "eventName": name,
                    "insightType": kind,
                    "insightContext": {"statistics": {"baseline": {"average": round(d.rng.random(), 7)},
                                                      "insight": {"average": round(d.rng.random() * 50, 7)},
