@@ -1,0 +1,34 @@
+//! `cloudtrail-delta-lambda`: the AWS Lambda function (packaged as `bootstrap`).
+//!
+//! Configuration is read from the environment at init (see `cloudtrail_delta_lambda`, and
+//! `cloudtrail_delta::source::scope` for `LOG_BUCKET` and `LOG_PREFIX`); a missing or bad setting
+//! stops the function there, with a message that names it.
+
+use cloudtrail_delta::runtime::budget::Budget;
+use cloudtrail_delta_lambda::{Config, Function, scope_from_env};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    cloudtrail_delta::runtime::memory::keep_rss_flat();
+    cloudtrail_delta_lambda::init_logging();
+    let config = Config::from_env().inspect_err(|e| tracing::error!("{e}"))?;
+    let scope = scope_from_env().inspect_err(|e| tracing::error!("{e}"))?;
+    let function = Function::new(config, scope).await;
+    let function = &function;
+    let memory_mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .ok()
+        .and_then(|mb| mb.parse().ok());
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let budget = Budget::for_invocation(event.context.deadline(), memory_mb);
+        function
+            .handle(event.payload, budget)
+            .await
+            .map_err(|e| Diagnostic {
+                error_type: "IngestFailed".into(),
+                error_message: e.to_string(),
+            })
+    }))
+    .await
+}
