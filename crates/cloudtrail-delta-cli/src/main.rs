@@ -9,15 +9,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use cloudtrail_delta::TableUris;
 use cloudtrail_delta::ingest::{BatchItem, IngestError};
-use cloudtrail_delta::parse::decode::{
-    Limits, MAX_JSON_BYTES, MAX_OBJECT_BYTES, MAX_RECORD_BYTES, MAX_RECORDS,
-};
 use cloudtrail_delta::parse::route::{SkipReason, delivery_date};
+use cloudtrail_delta::settings::{self, CommitBatch, Program, Settings};
 use cloudtrail_delta::source::local::local_files;
 use cloudtrail_delta::source::s3::{S3Object, S3Source};
-use cloudtrail_delta::table::commit::{self, CommitMode};
+use cloudtrail_delta::table::commit;
 use cloudtrail_delta::{Ingester, LogKind, Outcome, SourceObject, aws, maintenance};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -37,58 +34,32 @@ enum Command {
     Maintain(MaintainArgs),
 }
 
+/// Flags that set a variable of `cloudtrail_delta::settings` (a flag wins over its variable);
+/// values are parsed and checked there, with the variable's default.
 #[derive(clap::Args)]
 struct TableArgs {
-    /// The CloudTrail table (a folder or an object-store URI).
-    #[arg(
-        long,
-        env = "CLOUDTRAIL_TABLE_URI",
-        default_value = "./delta/cloudtrail"
-    )]
-    table: String,
-    /// The Insights table.
-    #[arg(
-        long,
-        env = "INSIGHTS_TABLE_URI",
-        default_value = "./delta/cloudtrail_insights"
-    )]
-    insights_table: String,
-    /// The aggregated-events table (summaries of data events).
-    #[arg(
-        long,
-        env = "AGGREGATED_TABLE_URI",
-        default_value = "./delta/cloudtrail_aggregated"
-    )]
-    aggregated_table: String,
-}
-
-impl TableArgs {
-    /// Whether any table is on S3 (and so needs the AWS setup of the commit mode).
-    fn on_s3(&self) -> bool {
-        [&self.table, &self.insights_table, &self.aggregated_table]
-            .iter()
-            .any(|t| t.starts_with("s3"))
-    }
-
-    fn uris(self) -> TableUris {
-        TableUris {
-            cloudtrail: self.table,
-            insights: self.insights_table,
-            aggregated: Some(self.aggregated_table),
-        }
-    }
+    /// The CloudTrail table (a folder or an object-store URI) [default: ./delta/cloudtrail]
+    #[arg(long, env = settings::CLOUDTRAIL_TABLE_URI)]
+    table: Option<String>,
+    /// The Insights table [default: ./delta/cloudtrail_insights]
+    #[arg(long, env = settings::INSIGHTS_TABLE_URI)]
+    insights_table: Option<String>,
+    /// The aggregated-events table (summaries of data events)
+    /// [default: ./delta/cloudtrail_aggregated]
+    #[arg(long, env = settings::AGGREGATED_TABLE_URI)]
+    aggregated_table: Option<String>,
 }
 
 #[derive(clap::Args)]
 struct MaintainArgs {
     #[command(flatten)]
     tables: TableArgs,
-    /// Compaction packs small files into files of about this many megabytes.
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
-    target_file_mb: u64,
-    /// VACUUM deletes unreferenced files older than this many hours.
-    #[arg(long, env = "VACUUM_RETENTION_HOURS", default_value_t = 168)]
-    vacuum_retention_hours: u64,
+    /// Compaction packs small files into files of about this many megabytes [default: 128]
+    #[arg(long, env = settings::TARGET_FILE_MB)]
+    target_file_mb: Option<String>,
+    /// VACUUM deletes unreferenced files older than this many hours [default: 168]
+    #[arg(long, env = settings::VACUUM_RETENTION_HOURS)]
+    vacuum_retention_hours: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -101,32 +72,84 @@ struct IngestArgs {
     sources: Vec<String>,
     /// Objects committed together, at most (1: one commit per object). Each object is
     /// still in a table wholly or not at all; an interrupted run loses at most one batch
-    /// of work, and a re-run adds nothing twice.
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
-    objects_per_commit: u64,
-    /// Megabytes of objects (as stored, gzip) committed together, at most.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
-    mb_per_commit: u64,
-    /// Objects read and parsed at once while filling a commit (S3 round trips overlap;
-    /// each object in flight holds at most about 10 MB).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
-    parallel_reads: u64,
-    /// Largest log object (as stored, gzip) to ingest, in bytes; a larger one fails,
-    /// named, and nothing of it lands. Default 4 GiB.
-    #[arg(long, env = MAX_OBJECT_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
-    max_object_bytes: Option<u64>,
-    /// Largest single record (its JSON text), in bytes. Default 16 MiB (CloudTrail's
-    /// events are at most 256 KB).
-    #[arg(long, env = MAX_RECORD_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
-    max_record_bytes: Option<u64>,
-    /// Most JSON one log object may decompress to, in bytes; past it the object fails,
-    /// named, and nothing of it lands (a gzip bomb stops here). Default 4 GiB.
-    #[arg(long, env = MAX_JSON_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
-    max_json_bytes: Option<u64>,
-    /// Most records one log object may hold; past it the object fails, named, and nothing
-    /// of it lands. Default 10 000 000.
-    #[arg(long, env = MAX_RECORDS, value_parser = clap::value_parser!(u64).range(1..))]
-    max_records: Option<u64>,
+    /// of work, and a re-run adds nothing twice [default: 500]
+    #[arg(long, env = settings::OBJECTS_PER_COMMIT)]
+    objects_per_commit: Option<String>,
+    /// Megabytes of objects (as stored, gzip) committed together, at most [default: 256]
+    #[arg(long, env = settings::MB_PER_COMMIT)]
+    mb_per_commit: Option<String>,
+    /// Objects read and parsed at once while filling a commit, 1 to 256 (S3 round trips
+    /// overlap; each object in flight holds at most about 10 MB) [default: 4]
+    #[arg(long, env = settings::PARALLEL_READS)]
+    parallel_reads: Option<String>,
+    /// Largest log object (as stored, gzip) to ingest, in bytes; a larger one fails, named,
+    /// and nothing of it lands [default: 4 GiB]
+    #[arg(long, env = settings::MAX_OBJECT_BYTES)]
+    max_object_bytes: Option<String>,
+    /// Largest single record (its JSON text), in bytes; CloudTrail's events are at most
+    /// 256 KB [default: 16 MiB]
+    #[arg(long, env = settings::MAX_RECORD_BYTES)]
+    max_record_bytes: Option<String>,
+    /// Most JSON one log object may decompress to, in bytes; past it the object fails, named,
+    /// and nothing of it lands (a gzip bomb stops here) [default: 4 GiB]
+    #[arg(long, env = settings::MAX_JSON_BYTES)]
+    max_json_bytes: Option<String>,
+    /// Most records one log object may hold; past it the object fails, named, and nothing of
+    /// it lands [default: 10 000 000]
+    #[arg(long, env = settings::MAX_RECORDS)]
+    max_records: Option<String>,
+}
+
+/// The settings the flags (and, for the rest, the environment) give.
+fn read_settings(flags: &[(&str, &Option<String>)]) -> anyhow::Result<Settings> {
+    let given: BTreeMap<&str, String> = flags
+        .iter()
+        .filter_map(|(name, value)| value.as_ref().map(|v| (*name, v.clone())))
+        .collect();
+    Ok(Settings::from_lookup(Program::Command, |name| {
+        given
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+    })?)
+}
+
+impl TableArgs {
+    fn flags(&self) -> [(&'static str, &Option<String>); 3] {
+        [
+            (settings::CLOUDTRAIL_TABLE_URI, &self.table),
+            (settings::INSIGHTS_TABLE_URI, &self.insights_table),
+            (settings::AGGREGATED_TABLE_URI, &self.aggregated_table),
+        ]
+    }
+}
+
+impl MaintainArgs {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let mut flags = self.tables.flags().to_vec();
+        flags.push((settings::TARGET_FILE_MB, &self.target_file_mb));
+        flags.push((
+            settings::VACUUM_RETENTION_HOURS,
+            &self.vacuum_retention_hours,
+        ));
+        read_settings(&flags)
+    }
+}
+
+impl IngestArgs {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let mut flags = self.tables.flags().to_vec();
+        flags.extend([
+            (settings::OBJECTS_PER_COMMIT, &self.objects_per_commit),
+            (settings::MB_PER_COMMIT, &self.mb_per_commit),
+            (settings::PARALLEL_READS, &self.parallel_reads),
+            (settings::MAX_OBJECT_BYTES, &self.max_object_bytes),
+            (settings::MAX_RECORD_BYTES, &self.max_record_bytes),
+            (settings::MAX_JSON_BYTES, &self.max_json_bytes),
+            (settings::MAX_RECORDS, &self.max_records),
+        ]);
+        read_settings(&flags)
+    }
 }
 
 #[derive(Default)]
@@ -171,38 +194,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The commit mode of the environment, with the AWS setup it needs (also when `needs_s3`: S3
+/// The AWS setup of `settings`' commit mode, when it needs one (also when `needs_s3`: S3
 /// sources, or tables on S3, whose stores get the commit-file cache of the installed mode).
-async fn commit_setup(
-    needs_s3: bool,
-) -> anyhow::Result<(CommitMode, Option<aws_config::SdkConfig>)> {
-    let commit_mode = CommitMode::from_env().map_err(anyhow::Error::msg)?;
-    let needs_aws = needs_s3 || matches!(commit_mode, CommitMode::DynamoDb { .. });
-    let aws_config = if needs_aws {
-        Some(aws::load_config().await)
-    } else {
-        None
-    };
-    if let Some(config) = &aws_config {
-        commit::install(&commit_mode, config);
+async fn commit_setup(settings: &Settings, needs_s3: bool) -> Option<aws_config::SdkConfig> {
+    let needs_aws = needs_s3
+        || matches!(
+            settings.commit_mode,
+            cloudtrail_delta::table::commit::CommitMode::DynamoDb { .. }
+        );
+    if !needs_aws {
+        return None;
     }
-    Ok((commit_mode, aws_config))
+    let config = aws::load_config().await;
+    commit::install(&settings.commit_mode, &config);
+    Some(config)
 }
 
 async fn maintain(args: MaintainArgs) -> anyhow::Result<ExitCode> {
-    let MaintainArgs {
-        tables,
-        target_file_mb,
-        vacuum_retention_hours,
-    } = args;
-    let (commit_mode, _aws) = commit_setup(tables.on_s3()).await?;
-    let uris = tables.uris();
-    let settings = maintenance::Settings {
-        target_file_bytes: target_file_mb << 20,
-        vacuum_retention: std::time::Duration::from_secs(vacuum_retention_hours * 3600),
-    };
+    let settings = args.settings()?;
+    let _aws = commit_setup(&settings, settings.tables.on_s3()).await;
     let mut failed = false;
-    for (kind, uri, result) in maintenance::upkeep_all(&uris, &commit_mode, settings).await {
+    for (kind, uri, result) in maintenance::upkeep_all(
+        &settings.tables,
+        &settings.commit_mode,
+        settings.maintenance,
+    )
+    .await
+    {
         match result {
             Ok(Some(done)) => println!("{kind} table {uri}: {done}"),
             Ok(None) => println!("{kind} table {uri}: no table yet, nothing to do"),
@@ -219,32 +237,10 @@ async fn maintain(args: MaintainArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
-    let IngestArgs {
-        tables,
-        sources,
-        objects_per_commit,
-        mb_per_commit,
-        parallel_reads,
-        max_object_bytes,
-        max_record_bytes,
-        max_json_bytes,
-        max_records,
-    } = args;
-    let mut limits = Limits::default();
-    if let Some(n) = max_object_bytes {
-        limits.max_object_bytes = n;
-    }
-    if let Some(n) = max_record_bytes {
-        limits.max_record_bytes = usize::try_from(n).unwrap_or(usize::MAX);
-    }
-    if let Some(n) = max_json_bytes {
-        limits.max_json_bytes = n;
-    }
-    if let Some(n) = max_records {
-        limits.max_records = n;
-    }
-    let on_s3 = sources.iter().any(|s| s.starts_with("s3://")) || tables.on_s3();
-    let (commit_mode, aws_config) = commit_setup(on_s3).await?;
+    let settings = args.settings()?;
+    let sources = args.sources;
+    let on_s3 = sources.iter().any(|s| s.starts_with("s3://")) || settings.tables.on_s3();
+    let aws_config = commit_setup(&settings, on_s3).await;
     let s3 = aws_config
         .as_ref()
         .map(|config| S3Source::new(aws::s3_client(config)));
@@ -268,10 +264,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let mut ingester = Ingester::new(tables.uris())
-        .with_commit_mode(commit_mode)
-        .with_limits(limits)
-        .with_read_ahead(parallel_reads as usize);
+    let mut ingester = Ingester::from_settings(&settings);
     // A location no table can be at fails here, once, not once per object.
     ingester
         .check_tables()
@@ -288,7 +281,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     };
 
     let mut summary = Summary::default();
-    let mut batch = Batch::new(objects_per_commit, mb_per_commit << 20);
+    let mut batch = Batch::new(settings.commit_batch);
     for input in files {
         let item = match input {
             Input::Local(path) => match SourceObject::local(&path) {
@@ -361,18 +354,16 @@ struct Batch {
     items: Vec<BatchItem>,
     bytes: u64,
     dates: BTreeSet<String>,
-    max_items: u64,
-    max_bytes: u64,
+    limit: CommitBatch,
 }
 
 impl Batch {
-    fn new(max_items: u64, max_bytes: u64) -> Self {
+    fn new(limit: CommitBatch) -> Self {
         Self {
             items: Vec::new(),
             bytes: 0,
             dates: BTreeSet::new(),
-            max_items,
-            max_bytes,
+            limit,
         }
     }
 
@@ -381,8 +372,8 @@ impl Batch {
         let new_date = delivery_date(&item.object.key)
             .is_some_and(|date| !self.dates.contains(date) && self.dates.len() >= 2);
         self.items.is_empty()
-            || (self.items.len() as u64) < self.max_items
-                && self.bytes + item.object.size.unwrap_or(0) <= self.max_bytes
+            || self.items.len() < self.limit.objects
+                && self.bytes + item.object.size.unwrap_or(0) <= self.limit.bytes
                 && !new_date
     }
 

@@ -1,4 +1,4 @@
-//! The Lambda function: its configuration, and what one invocation does.
+//! The ingest function: what one invocation does (its settings: `cloudtrail_delta::settings`).
 //!
 //! The objects an event announces go through the same core as the CLI (routing, schema,
 //! idempotence), together: one commit per table for all objects of an invocation, so an SQS
@@ -14,8 +14,8 @@
 //!
 //! Skipped objects (digests, folder markers, other files) succeed. Objects outside the log
 //! bucket and prefix the function is deployed for fail without being read (see
-//! [`cloudtrail_delta::source::scope`]). One JSON log line per object says what happened and how long each
-//! stage took.
+//! [`cloudtrail_delta::source::scope`]). One JSON log line per object says what happened and how
+//! long each stage took.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -23,28 +23,18 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use cloudtrail_delta::TableUris;
-use cloudtrail_delta::ingest::{BatchItem, DEFAULT_READ_AHEAD, Ingester, Outcome};
-use cloudtrail_delta::parse::decode::Limits;
-use cloudtrail_delta::parse::schema::LogKind;
+use cloudtrail_delta::ingest::{BatchItem, Ingester, Outcome};
 use cloudtrail_delta::runtime::budget::Budget;
 use cloudtrail_delta::runtime::metrics::InvocationMetrics;
+use cloudtrail_delta::settings::{DEFAULT_LOG_FILTER, Settings};
 use cloudtrail_delta::source::event::{EventError, Invocation, ObjectRef, parse_invocation};
 use cloudtrail_delta::source::s3::{S3Object, S3Source};
 use cloudtrail_delta::source::scope::LogScope;
-use cloudtrail_delta::table::commit::{self, CommitMode};
+use cloudtrail_delta::table::commit;
 use cloudtrail_delta::{IngestError, aws};
 
-/// The table URI variables.
-pub const CLOUDTRAIL_TABLE_URI: &str = "CLOUDTRAIL_TABLE_URI";
-pub const INSIGHTS_TABLE_URI: &str = "INSIGHTS_TABLE_URI";
-/// Optional: without it, aggregated-event objects fail, saying so.
-pub const AGGREGATED_TABLE_URI: &str = "AGGREGATED_TABLE_URI";
-/// Objects of an SQS batch read and parsed at once (default [`DEFAULT_READ_AHEAD`]).
-pub const PARALLEL_READS: &str = "CLOUDTRAIL_DELTA_PARALLEL_READS";
-
 /// JSON log lines, as the functions' `LoggingConfig: LogFormat: JSON` expects; `RUST_LOG`
-/// sets the level (default `warn,cloudtrail_delta=info`).
+/// sets the level (default [`DEFAULT_LOG_FILTER`]).
 pub fn init_logging() {
     tracing_subscriber::fmt()
         .json()
@@ -53,96 +43,9 @@ pub fn init_logging() {
         .with_span_list(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,cloudtrail_delta=info".into()),
+                .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
         )
         .init();
-}
-
-/// The settings both functions read from their environment (the ingest function also reads
-/// its [`LogScope`], see [`scope_from_env`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    pub tables: TableUris,
-    pub commit_mode: CommitMode,
-    pub limits: Limits,
-    /// Objects of a batch read at once.
-    pub read_ahead: usize,
-}
-
-/// A missing or bad setting, named.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(String);
-
-impl Config {
-    /// Reads the settings through `var` (the environment, in the function).
-    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let table = |name: &str| -> Result<String, ConfigError> {
-            let uri = var(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| {
-                    ConfigError(format!("{name} is not set (the Delta table URI, s3://…)"))
-                })?;
-            deltalake::ensure_table_uri(&uri)
-                .map_err(|e| ConfigError(format!("{name}={uri:?} is not a table URI: {e}")))?;
-            Ok(uri)
-        };
-        let aggregated = match var(AGGREGATED_TABLE_URI).map(|v| v.trim().to_owned()) {
-            Some(uri) if !uri.is_empty() => Some(table(AGGREGATED_TABLE_URI)?),
-            _ => None,
-        };
-        let tables = TableUris {
-            cloudtrail: table(CLOUDTRAIL_TABLE_URI)?,
-            insights: table(INSIGHTS_TABLE_URI)?,
-            aggregated,
-        };
-        let all = tables.all();
-        for (i, (kind, uri)) in all.iter().enumerate() {
-            for (other, other_uri) in &all[i + 1..] {
-                if uri.trim_end_matches('/') == other_uri.trim_end_matches('/') {
-                    return Err(ConfigError(format!(
-                        "{} and {} are the same table; each needs its own location",
-                        table_variable(*kind),
-                        table_variable(*other)
-                    )));
-                }
-            }
-        }
-        let commit_mode = CommitMode::from_lookup(&var).map_err(ConfigError)?;
-        let limits = Limits::from_lookup(&var).map_err(ConfigError)?;
-        let read_ahead = match var(PARALLEL_READS).as_deref().map(str::trim) {
-            None | Some("") => DEFAULT_READ_AHEAD,
-            Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                ConfigError(format!("{PARALLEL_READS}={v:?} is not a positive number"))
-            })?,
-        };
-        Ok(Self {
-            tables,
-            commit_mode,
-            limits,
-            read_ahead,
-        })
-    }
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-}
-
-/// The variable naming the table of a kind's records.
-fn table_variable(kind: LogKind) -> &'static str {
-    match kind {
-        LogKind::CloudTrail => CLOUDTRAIL_TABLE_URI,
-        LogKind::Insights => INSIGHTS_TABLE_URI,
-        LogKind::Aggregated => AGGREGATED_TABLE_URI,
-    }
-}
-
-/// The objects the ingest function may read, from its environment (`LOG_BUCKET`,
-/// `LOG_PREFIX`).
-pub fn scope_from_env() -> Result<LogScope, ConfigError> {
-    LogScope::from_lookup(|name| std::env::var(name).ok()).map_err(ConfigError)
 }
 
 /// Why an invocation failed.
@@ -166,15 +69,16 @@ pub struct Function {
 }
 
 impl Function {
-    /// Sets the function up: AWS clients, commit mode, the (not yet opened) tables, and the
-    /// only objects it reads.
-    pub async fn new(config: Config, scope: LogScope) -> Self {
+    /// Sets the function up from its settings (see [`cloudtrail_delta::settings::Program::IngestFunction`]): AWS clients,
+    /// commit mode, the (not yet opened) tables, and the only objects it reads.
+    pub async fn new(settings: Settings) -> Self {
         let aws_config = aws::load_config().await;
-        commit::install(&config.commit_mode, &aws_config);
-        let ingester = Ingester::new(config.tables)
-            .with_commit_mode(config.commit_mode)
-            .with_limits(config.limits)
-            .with_read_ahead(config.read_ahead);
+        commit::install(&settings.commit_mode, &aws_config);
+        let scope = settings
+            .scope
+            .clone()
+            .expect("the ingest function's settings have a scope");
+        let ingester = Ingester::from_settings(&settings);
         Self {
             scope,
             ingester: Mutex::new(ingester),
@@ -375,62 +279,4 @@ fn log_bad_message(message_id: &str, error: &EventError) {
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A variable lookup over fixed pairs, standing in for the environment.
-    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    #[test]
-    fn config_needs_both_tables() {
-        let err = Config::from_lookup(lookup(&[(INSIGHTS_TABLE_URI, "s3://b/i")])).unwrap_err();
-        assert!(err.to_string().contains(CLOUDTRAIL_TABLE_URI), "{err}");
-        let err = Config::from_lookup(lookup(&[(CLOUDTRAIL_TABLE_URI, "s3://b/c")])).unwrap_err();
-        assert!(err.to_string().contains(INSIGHTS_TABLE_URI), "{err}");
-        let err = Config::from_lookup(lookup(&[
-            (CLOUDTRAIL_TABLE_URI, "s3://b/t"),
-            (INSIGHTS_TABLE_URI, "s3://b/t/"),
-        ]))
-        .unwrap_err();
-        assert!(err.to_string().contains("same table"), "{err}");
-    }
-
-    #[test]
-    fn config_names_a_bad_locking_provider() {
-        let err = Config::from_lookup(lookup(&[
-            (CLOUDTRAIL_TABLE_URI, "s3://b/c"),
-            (INSIGHTS_TABLE_URI, "s3://b/i"),
-            (commit::LOCKING_PROVIDER, "redis"),
-        ]))
-        .unwrap_err();
-        assert!(err.to_string().contains(commit::LOCKING_PROVIDER), "{err}");
-    }
-
-    #[test]
-    fn config_reads_tables_and_mode() {
-        let config = Config::from_lookup(lookup(&[
-            (CLOUDTRAIL_TABLE_URI, "s3://b/c"),
-            (INSIGHTS_TABLE_URI, "s3://b/i"),
-            (commit::LOCKING_PROVIDER, "dynamodb"),
-            (commit::LOCK_TABLE_NAME, "locks"),
-        ]))
-        .unwrap();
-        assert_eq!(config.tables.cloudtrail, "s3://b/c");
-        assert_eq!(config.tables.insights, "s3://b/i");
-        assert_eq!(
-            config.commit_mode,
-            CommitMode::DynamoDb {
-                table_name: "locks".into()
-            }
-        );
-    }
 }

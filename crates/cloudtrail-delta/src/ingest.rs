@@ -16,7 +16,7 @@ use deltalake::errors::DeltaTableError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::runtime::budget::{Budget, OverBudget};
-use crate::settings::TableUris;
+use crate::settings::{DEFAULT_PARALLEL_READS, Settings, TableUris};
 use crate::source::SourceObject;
 use crate::table::commit::CommitMode;
 use crate::table::{CommitOutcome, LogTable};
@@ -147,9 +147,6 @@ pub struct Ingester {
 /// never committed).
 pub const SHARED_ATTEMPTS: usize = 3;
 
-/// Objects of a batch read at once, by default (see [`Ingester::with_read_ahead`]).
-pub const DEFAULT_READ_AHEAD: usize = 4;
-
 impl Ingester {
     /// An ingester into the tables at `uris`, committing with S3 conditional writes and the
     /// storage options of the environment.
@@ -161,11 +158,19 @@ impl Ingester {
             tables: HashMap::new(),
             limits: Limits::default(),
             budget: Budget::default(),
-            read_ahead: DEFAULT_READ_AHEAD,
+            read_ahead: DEFAULT_PARALLEL_READS,
         }
     }
 
     /// Options for the tables' object store (delta-rs storage options).
+    /// An ingester as `settings` say: tables, commit mode, limits, parallel reads.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self::new(settings.tables.clone())
+            .with_commit_mode(settings.commit_mode.clone())
+            .with_limits(settings.limits)
+            .with_read_ahead(settings.parallel_reads)
+    }
+
     pub fn with_storage_options(mut self, options: HashMap<String, String>) -> Self {
         self.storage_options = options;
         self

@@ -3,7 +3,7 @@
 //!
 //! Ingestion writes a few files per partition per commit, so a busy table gathers thousands of
 //! small files a day. [`compact`] bin-packs each partition's small files into files of about
-//! [`Settings::target_file_bytes`], and commits, per partition, the removal of the old files
+//! [`Policy::target_file_bytes`], and commits, per partition, the removal of the old files
 //! and the addition of the new ones with `dataChange = false` (an `OPTIMIZE`): readers see the
 //! same rows, and concurrent ingest commits (blind appends of new files) do not conflict with
 //! it. A concurrent compaction of the same partition does: one of the two fails and is retried
@@ -37,7 +37,7 @@ use cloudtrail_parse::schema::{EVENT_DATE, LogKind};
 
 /// What maintenance does and keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Settings {
+pub struct Policy {
     /// Compaction packs small files into files of about this size (bytes as stored).
     pub target_file_bytes: u64,
     /// VACUUM deletes unreferenced files older than this (files a reader of an older
@@ -45,7 +45,7 @@ pub struct Settings {
     pub vacuum_retention: Duration,
 }
 
-impl Default for Settings {
+impl Default for Policy {
     fn default() -> Self {
         Self {
             target_file_bytes: 128 << 20,
@@ -119,7 +119,7 @@ fn local_folder(uri: &str) -> Option<std::path::PathBuf> {
 pub async fn upkeep_all(
     uris: &TableUris,
     mode: &CommitMode,
-    settings: Settings,
+    settings: Policy,
 ) -> Vec<(LogKind, String, Result<Option<Upkeep>, DeltaTableError>)> {
     let mut results = Vec::new();
     for (kind, uri) in uris.all() {
@@ -179,7 +179,7 @@ impl std::fmt::Display for Upkeep {
 pub async fn upkeep(
     table: DeltaTable,
     kind: LogKind,
-    settings: Settings,
+    settings: Policy,
 ) -> Result<(DeltaTable, Upkeep), DeltaTableError> {
     let (table, objects_indexed, index_partitions_compacted, txn_retention_set) =
         index_and_checkpoint(table, settings).await?;
@@ -211,7 +211,7 @@ pub async fn upkeep(
 /// partitions merged, and whether the retention was set.
 pub async fn index_and_checkpoint(
     mut table: DeltaTable,
-    settings: Settings,
+    settings: Policy,
 ) -> Result<(DeltaTable, usize, usize, bool), DeltaTableError> {
     table.update_incremental(None).await?;
     let version = table.version().unwrap_or(0);
@@ -247,7 +247,7 @@ pub async fn index_and_checkpoint(
 /// ingests that failed before committing) once older than the retention period.
 pub async fn vacuum(
     table: DeltaTable,
-    settings: Settings,
+    settings: Policy,
 ) -> Result<(DeltaTable, usize), DeltaTableError> {
     let retention = chrono::Duration::from_std(settings.vacuum_retention)
         .map_err(|e| DeltaTableError::Generic(format!("vacuum retention: {e}")))?;
@@ -268,7 +268,7 @@ pub async fn vacuum(
 pub async fn compact(
     mut table: DeltaTable,
     kind: LogKind,
-    settings: Settings,
+    settings: Policy,
 ) -> Result<(DeltaTable, Compaction), DeltaTableError> {
     let mut report = Compaction::default();
     let plan = plan(&table, settings.target_file_bytes)?;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use arrow::array::{Array, AsArray};
 use cloudtrail_delta::ingest::BatchItem;
-use cloudtrail_delta::maintenance::{self, Settings, Upkeep};
+use cloudtrail_delta::maintenance::{self, Policy, Upkeep};
 use cloudtrail_delta::table::commit::CommitMode;
 use cloudtrail_delta::table::ingest_index::{INDEX_DIR, IngestIndex};
 use cloudtrail_delta::table::{CommitOutcome, LogTable, TXN_RETENTION, TXN_RETENTION_PROPERTY};
@@ -51,8 +51,8 @@ async fn ingest_item(ingester: &mut cloudtrail_delta::Ingester, item: &BatchItem
     ingester.ingest(&item.object, move || open()).await.unwrap()
 }
 
-fn settings() -> Settings {
-    Settings {
+fn settings() -> Policy {
+    Policy {
         target_file_bytes: 64 << 20,
         vacuum_retention: Duration::from_secs(7 * 24 * 3600),
     }

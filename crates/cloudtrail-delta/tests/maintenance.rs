@@ -7,12 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use cloudtrail_delta::maintenance::{self, Settings};
+use cloudtrail_delta::maintenance::{self, Policy};
 use cloudtrail_delta::{LogKind, Outcome};
 use common::*;
 
-fn settings() -> Settings {
-    Settings {
+fn settings() -> Policy {
+    Policy {
         target_file_bytes: 64 << 20,
         vacuum_retention: Duration::ZERO,
     }
@@ -150,7 +150,7 @@ async fn vacuum_deletes_only_unreferenced_files() {
     assert_eq!(event_ids_in_log(&table_dir), ids(&logs));
 
     // With the default retention (7 days) nothing this young is deleted.
-    let (_, none) = maintenance::vacuum(open_table(dir.path()).await, Settings::default())
+    let (_, none) = maintenance::vacuum(open_table(dir.path()).await, Policy::default())
         .await
         .unwrap();
     assert_eq!(none, 0);

@@ -43,44 +43,6 @@ impl Default for Limits {
     }
 }
 
-/// The variable (and CLI flag `--max-object-bytes`) overriding [`Limits::max_object_bytes`].
-pub const MAX_OBJECT_BYTES: &str = "CLOUDTRAIL_DELTA_MAX_OBJECT_BYTES";
-/// The variable (and CLI flag `--max-record-bytes`) overriding [`Limits::max_record_bytes`].
-pub const MAX_RECORD_BYTES: &str = "CLOUDTRAIL_DELTA_MAX_RECORD_BYTES";
-/// The variable (and CLI flag `--max-json-bytes`) overriding [`Limits::max_json_bytes`].
-pub const MAX_JSON_BYTES: &str = "CLOUDTRAIL_DELTA_MAX_JSON_BYTES";
-/// The variable (and CLI flag `--max-records`) overriding [`Limits::max_records`].
-pub const MAX_RECORDS: &str = "CLOUDTRAIL_DELTA_MAX_RECORDS";
-
-impl Limits {
-    /// The defaults, with the sizes `var` sets (the environment, in the function).
-    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let count = |name: &str| -> Result<Option<u64>, String> {
-            match var(name).as_deref().map(str::trim) {
-                None | Some("") => Ok(None),
-                Some(v) => match v.parse::<u64>() {
-                    Ok(n) if n > 0 => Ok(Some(n)),
-                    _ => Err(format!("{name}={v:?} is not a positive number")),
-                },
-            }
-        };
-        let mut limits = Self::default();
-        if let Some(n) = count(MAX_OBJECT_BYTES)? {
-            limits.max_object_bytes = n;
-        }
-        if let Some(n) = count(MAX_RECORD_BYTES)? {
-            limits.max_record_bytes = usize::try_from(n).unwrap_or(usize::MAX);
-        }
-        if let Some(n) = count(MAX_JSON_BYTES)? {
-            limits.max_json_bytes = n;
-        }
-        if let Some(n) = count(MAX_RECORDS)? {
-            limits.max_records = n;
-        }
-        Ok(limits)
-    }
-}
-
 /// Why a log object could not be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -731,40 +693,6 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(records_with(three, enough).unwrap().len(), 3);
-    }
-
-    #[test]
-    fn limits_come_from_the_environment() {
-        let lookup = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
-        let limits = Limits::from_lookup(lookup(&[
-            (MAX_OBJECT_BYTES, "10"),
-            (MAX_RECORD_BYTES, "20"),
-            (MAX_JSON_BYTES, "30"),
-            (MAX_RECORDS, "40"),
-        ]))
-        .unwrap();
-        assert_eq!(
-            limits,
-            Limits {
-                max_object_bytes: 10,
-                max_record_bytes: 20,
-                max_json_bytes: 30,
-                max_records: 40,
-                ..Limits::default()
-            }
-        );
-        assert_eq!(Limits::from_lookup(lookup(&[])).unwrap(), Limits::default());
-        let err = Limits::from_lookup(lookup(&[(MAX_JSON_BYTES, "0")])).unwrap_err();
-        assert!(err.contains(MAX_JSON_BYTES), "{err}");
-        let err = Limits::from_lookup(lookup(&[(MAX_RECORDS, "many")])).unwrap_err();
-        assert!(err.contains(MAX_RECORDS), "{err}");
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! `cloudtrail-delta-lambda`: the AWS Lambda function (packaged as `bootstrap`).
+//! `cloudtrail-delta-lambda`: the ingest function (packaged as `bootstrap`).
 //!
-//! Configuration is read from the environment at init (see `cloudtrail_delta_lambda`, and
-//! `cloudtrail_delta::source::scope` for `LOG_BUCKET` and `LOG_PREFIX`); a missing or bad setting
-//! stops the function there, with a message that names it.
+//! Its settings are read from the environment at init (`cloudtrail_delta::settings`); a
+//! missing or bad one stops the function there, with a message that names it.
 
 use cloudtrail_delta::runtime::budget::Budget;
-use cloudtrail_delta_lambda::{Config, Function, scope_from_env};
+use cloudtrail_delta::settings::{Program, Settings};
+use cloudtrail_delta_lambda::Function;
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -13,9 +13,9 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     cloudtrail_delta::runtime::memory::keep_rss_flat();
     cloudtrail_delta_lambda::init_logging();
-    let config = Config::from_env().inspect_err(|e| tracing::error!("{e}"))?;
-    let scope = scope_from_env().inspect_err(|e| tracing::error!("{e}"))?;
-    let function = Function::new(config, scope).await;
+    let settings =
+        Settings::from_env(Program::IngestFunction).inspect_err(|e| tracing::error!("{e}"))?;
+    let function = Function::new(settings).await;
     let function = &function;
     let memory_mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
         .ok()

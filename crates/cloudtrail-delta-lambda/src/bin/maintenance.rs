@@ -3,29 +3,28 @@
 //! EventBridge schedule), compacts both tables, vacuums them and deletes expired log entries;
 //! see `cloudtrail_delta::maintenance`. Safe while the ingest function commits.
 //!
-//! Settings: `CLOUDTRAIL_TABLE_URI`, `INSIGHTS_TABLE_URI` and the commit mode as for the ingest
-//! function; `TARGET_FILE_MB` (default 128) and `VACUUM_RETENTION_HOURS` (default 168).
-
-use std::time::Duration;
+//! Its settings (the tables, the commit mode, `TARGET_FILE_MB`, `VACUUM_RETENTION_HOURS`) are
+//! read from the environment at init (`cloudtrail_delta::settings`).
 
 use cloudtrail_delta::aws;
-use cloudtrail_delta::maintenance::{self, Settings};
+use cloudtrail_delta::maintenance;
+use cloudtrail_delta::settings::{Program, Settings};
 use cloudtrail_delta::table::commit;
-use cloudtrail_delta_lambda::Config;
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     cloudtrail_delta_lambda::init_logging();
-    let config = Config::from_env().inspect_err(|e| tracing::error!("{e}"))?;
-    let settings = settings_from_env().inspect_err(|e| tracing::error!("{e}"))?;
-    commit::install(&config.commit_mode, &aws::load_config().await);
-    let (config, settings) = (&config, settings);
+    let settings =
+        Settings::from_env(Program::MaintenanceFunction).inspect_err(|e| tracing::error!("{e}"))?;
+    commit::install(&settings.commit_mode, &aws::load_config().await);
+    let settings = &settings;
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
         let mut tables = Vec::new();
         let mut failures = Vec::new();
-        let results = maintenance::upkeep_all(&config.tables, &config.commit_mode, settings).await;
+        let results = maintenance::upkeep_all(&settings.tables, &settings.commit_mode, settings.maintenance)
+                .await;
         for (kind, uri, result) in results {
             match result {
                 Ok(Some(done)) => {
@@ -62,25 +61,4 @@ async fn main() -> Result<(), Error> {
         }
     }))
     .await
-}
-
-fn settings_from_env() -> Result<Settings, String> {
-    let number = |name: &str, default: u64| -> Result<u64, String> {
-        match std::env::var(name).ok().as_deref().map(str::trim) {
-            None | Some("") => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| format!("configuration: {name}={v:?} is not a whole number")),
-        }
-    };
-    let defaults = Settings::default();
-    Ok(Settings {
-        target_file_bytes: number("TARGET_FILE_MB", defaults.target_file_bytes >> 20)?.max(1) << 20,
-        vacuum_retention: Duration::from_secs(
-            number(
-                "VACUUM_RETENTION_HOURS",
-                defaults.vacuum_retention.as_secs() / 3600,
-            )? * 3600,
-        ),
-    })
 }

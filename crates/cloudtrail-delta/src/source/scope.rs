@@ -57,23 +57,6 @@ impl LogScope {
         })
     }
 
-    /// The scope `var` (the environment, in the function) sets: [`LOG_BUCKET`] is required.
-    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let bucket = var(LOG_BUCKET)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                format!(
-                    "{LOG_BUCKET} is not set (the bucket the trail delivers to; the function \
-                     reads no other)"
-                )
-            })?;
-        let prefix = var(LOG_PREFIX)
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_default();
-        Self::new(&bucket, &prefix)
-    }
-
     /// The object as it may be read: in the log bucket, with a key under the prefix. Of the
     /// two spellings of an EventBridge key, only one inside the scope is kept.
     pub fn admit(&self, object: &ObjectRef) -> Result<ObjectRef, OutOfScope> {
@@ -108,7 +91,6 @@ impl LogScope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::commit::tests::lookup;
 
     fn object(bucket: &str, key: &str) -> ObjectRef {
         ObjectRef {
@@ -176,17 +158,15 @@ mod tests {
     }
 
     #[test]
-    fn the_environment_must_name_the_log_bucket() {
-        let err = LogScope::from_lookup(lookup(&[(LOG_PREFIX, "org/")])).unwrap_err();
-        assert!(err.contains(LOG_BUCKET), "{err}");
-        let scope = LogScope::from_lookup(lookup(&[(LOG_BUCKET, "logs")])).unwrap();
-        assert_eq!(scope, LogScope::new("logs", "").unwrap());
+    fn the_bucket_and_prefix_must_be_well_formed() {
+        assert!(LogScope::new("logs", "").is_ok() && LogScope::new("logs", "org/").is_ok());
         for bad in ["org", "/org/"] {
-            let err = LogScope::from_lookup(lookup(&[(LOG_BUCKET, "logs"), (LOG_PREFIX, bad)]))
-                .unwrap_err();
+            let err = LogScope::new("logs", bad).unwrap_err();
             assert!(err.contains(LOG_PREFIX), "{err}");
         }
-        let err = LogScope::from_lookup(lookup(&[(LOG_BUCKET, "logs/org")])).unwrap_err();
-        assert!(err.contains(LOG_BUCKET), "{err}");
+        for bad in ["logs/org", ""] {
+            let err = LogScope::new(bad, "").unwrap_err();
+            assert!(err.contains(LOG_BUCKET), "{err}");
+        }
     }
 }

@@ -27,14 +27,9 @@ use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::SaveMode;
 use url::Url;
 
-use delta_dynamodb_logstore::{DEFAULT_TABLE_NAME, DynamoDbLogStore, LockTable};
+use delta_dynamodb_logstore::{DynamoDbLogStore, LockTable};
 
 use super::commit_cache::{CachedCommits, CommitCache};
-
-/// The environment variable (or storage option) that picks the mode.
-pub const LOCKING_PROVIDER: &str = "AWS_S3_LOCKING_PROVIDER";
-/// The environment variable (or storage option) naming the lock table.
-pub const LOCK_TABLE_NAME: &str = "DELTA_DYNAMO_TABLE_NAME";
 
 /// How commits are made atomic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,30 +41,6 @@ pub enum CommitMode {
 }
 
 impl CommitMode {
-    /// Reads the mode from `AWS_S3_LOCKING_PROVIDER` and `DELTA_DYNAMO_TABLE_NAME`, as looked up
-    /// by `var`. An unknown provider is an error that names the variable.
-    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        match var(LOCKING_PROVIDER).as_deref().map(str::trim) {
-            None | Some("") => Ok(Self::ConditionalPut),
-            Some(p) if p.eq_ignore_ascii_case("conditional-put") => Ok(Self::ConditionalPut),
-            Some(p) if p.eq_ignore_ascii_case("dynamodb") => Ok(Self::DynamoDb {
-                table_name: var(LOCK_TABLE_NAME)
-                    .map(|n| n.trim().to_owned())
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned()),
-            }),
-            Some(other) => Err(format!(
-                "{LOCKING_PROVIDER}={other:?} is not supported: leave it unset (or set it \
-                 to \"conditional-put\") for S3 conditional writes, or set it to \"dynamodb\""
-            )),
-        }
-    }
-
-    /// The mode the process environment asks for.
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     /// The name of the log store tables on S3 get in this mode.
     pub fn log_store_name(&self) -> &'static str {
         match self {
@@ -222,52 +193,4 @@ pub async fn create_once(
 /// log itself instead, and counts what it deleted (`maintenance::upkeep`).
 pub fn without_log_cleanup() -> CommitProperties {
     CommitProperties::default().with_cleanup_expired_logs(Some(false))
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// A variable lookup over fixed pairs, standing in for the environment.
-    pub(crate) fn lookup<'a>(
-        vars: &'a [(&'a str, &'a str)],
-    ) -> impl Fn(&str) -> Option<String> + 'a {
-        |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    #[test]
-    fn mode_from_environment() {
-        assert_eq!(
-            CommitMode::from_lookup(lookup(&[])),
-            Ok(CommitMode::ConditionalPut)
-        );
-        assert_eq!(
-            CommitMode::from_lookup(lookup(&[(LOCKING_PROVIDER, "dynamodb")])),
-            Ok(CommitMode::DynamoDb {
-                table_name: "delta_log".into()
-            })
-        );
-        assert_eq!(
-            CommitMode::from_lookup(lookup(&[
-                (LOCKING_PROVIDER, "DynamoDB"),
-                (LOCK_TABLE_NAME, "locks")
-            ])),
-            Ok(CommitMode::DynamoDb {
-                table_name: "locks".into()
-            })
-        );
-        assert_eq!(
-            CommitMode::from_lookup(lookup(&[(LOCKING_PROVIDER, "conditional-put")])),
-            Ok(CommitMode::ConditionalPut)
-        );
-        let err = CommitMode::from_lookup(lookup(&[(LOCKING_PROVIDER, "zookeeper")])).unwrap_err();
-        assert!(
-            err.contains(LOCKING_PROVIDER) && err.contains("zookeeper"),
-            "{err}"
-        );
-    }
 }
