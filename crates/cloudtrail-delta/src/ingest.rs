@@ -1,8 +1,9 @@
 //! Ingesting one log object into its table: route → decode → parse into Arrow → write Parquet →
 //! one commit.
 //!
-//! Decoding and parsing run on a blocking thread and hand bounded Arrow batches to the writer
-//! through a two-slot channel, so parsing overlaps Parquet encoding and memory stays bounded.
+//! Decoding and parsing run on a blocking thread and hand Arrow batches to the writer, at most
+//! [`BATCHES_ALIVE`] alive at once, so parsing overlaps Parquet encoding (itself kept off the
+//! async workers, see [`crate::runtime::cpu_bound`]) and memory stays bounded.
 //! Nothing becomes visible until the single commit at the end: an object that fails anywhere
 //! lands nothing (files already uploaded stay unreferenced, for VACUUM to remove).
 
@@ -27,9 +28,10 @@ use cloudtrail_parse::schema::{LogKind, RecordError};
 use cloudtrail_parse::{ParseError, parse_log};
 
 /// Batches of one object alive at once: the one the writer encodes and the one the parser
-/// builds. The parser starts a batch only once a slot is free, so this is a bound, not a
-/// tendency: with a queue alone, a parser that got ahead (the scheduler's doing, more often
-/// the longer the log) held two more batches, and a 1 GB log peaked 8 MB above a 100 MB one.
+/// builds. This is the one bound between them: the parser takes a slot before it starts a
+/// batch, and the writer frees it once it has encoded the batch, so however the threads are
+/// scheduled no more are built, queued or encoded (the queue between them needs no bound of
+/// its own).
 pub const BATCHES_ALIVE: usize = 2;
 
 /// A parsed batch, with the slot it holds until the writer has encoded it.
@@ -481,7 +483,7 @@ fn table_error(table: &LogTable) -> impl Fn(DeltaTableError) -> Failure + Clone 
 /// One object being read and parsed on its own blocking thread; its batches wait until
 /// [`Reading::write_into`] takes them, [`BATCHES_ALIVE`] at most.
 struct Reading {
-    batches: mpsc::Receiver<Slotted>,
+    batches: mpsc::UnboundedReceiver<Slotted>,
     parser: tokio::task::JoinHandle<Result<Parsed, Cause>>,
 }
 
@@ -492,7 +494,7 @@ impl Reading {
         R: Read + Send + 'static,
         F: FnOnce() -> std::io::Result<R> + Send + 'static,
     {
-        let (sender, batches) = mpsc::channel(BATCHES_ALIVE);
+        let (sender, batches) = mpsc::unbounded_channel();
         let uri = uri.to_owned();
         let parser =
             tokio::task::spawn_blocking(move || parse_object(kind, &uri, open, limits, sender));
@@ -644,7 +646,7 @@ fn parse_object<R: Read + Send + 'static>(
     uri: &str,
     open: impl FnOnce() -> std::io::Result<R>,
     limits: Limits,
-    batches: mpsc::Sender<Slotted>,
+    batches: mpsc::UnboundedSender<Slotted>,
 ) -> Result<Parsed, Cause> {
     let started = Instant::now();
     let meter = Arc::new(Meter::default());
@@ -660,7 +662,7 @@ fn parse_object<R: Read + Send + 'static>(
     let mut slot = next_slot();
     let (records, json_bytes) = parse_log(kind, uri, input, limits, |batch| {
         let sent = match slot.take() {
-            Some(held) => batches.blocking_send((batch, held)).is_ok(),
+            Some(held) => batches.send((batch, held)).is_ok(),
             None => false,
         };
         slot = next_slot();

@@ -26,6 +26,7 @@ use deltalake::parquet::file::properties::WriterProperties;
 use self::encoding::writer_properties;
 use self::file_stats::delta_stats;
 use self::upload::{FileUpload, part_bytes};
+use crate::runtime::cpu_bound;
 use crate::table::layout::{partition_value, stats_columns};
 use cloudtrail_parse::schema::{EVENT_DATE, LogKind};
 
@@ -116,7 +117,8 @@ impl LogWriter {
     /// minutes) goes to its partition's file without a copy.
     pub async fn write(&mut self, batch: RecordBatch) -> Result<(), DeltaTableError> {
         if self.properties.is_none() {
-            self.properties = Some(writer_properties(self.kind, Some(&batch))?);
+            let kind = self.kind;
+            self.properties = Some(cpu_bound(|| writer_properties(kind, Some(&batch)))?);
         }
         let dates = batch
             .column(self.date_column)
@@ -138,10 +140,12 @@ impl LogWriter {
                 let file_columns = self.file_columns(&batch);
                 for (days, rows) in rows {
                     let rows = UInt32Array::from(rows);
-                    let columns = file_columns
-                        .iter()
-                        .map(|column| take(column, &rows, None))
-                        .collect::<Result<_, _>>()?;
+                    let columns = cpu_bound(|| {
+                        file_columns
+                            .iter()
+                            .map(|column| take(column, &rows, None))
+                            .collect::<Result<_, _>>()
+                    })?;
                     self.write_day(days, columns).await?;
                 }
                 Ok(())
@@ -169,8 +173,10 @@ impl LogWriter {
             self.open.insert(days, file);
         }
         let file = self.open.get_mut(&days).expect("inserted above");
-        file.encoder.write(&rows)?;
-        file.encoder.sync()?;
+        cpu_bound(|| {
+            file.encoder.write(&rows)?;
+            file.encoder.sync()
+        })?;
         file.upload
             .send_full_parts(file.encoder.inner_mut())
             .await?;
@@ -251,7 +257,7 @@ struct PartitionFile {
 impl PartitionFile {
     /// Writes the footer, sends the rest and gives the file's add.
     async fn finish(mut self, kind: LogKind) -> Result<Add, DeltaTableError> {
-        let metadata = match self.encoder.finish() {
+        let metadata = match cpu_bound(|| self.encoder.finish()) {
             Ok(metadata) => metadata,
             Err(e) => {
                 self.upload.abort().await;
