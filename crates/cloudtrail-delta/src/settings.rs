@@ -660,6 +660,29 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_configuration_table_says_what_is_applied() {
+        let readme = include_str!("../../../README.md");
+        for variable in VARIABLES {
+            let row = readme
+                .lines()
+                .find(|line| line.starts_with(&format!("| `{}` |", variable.name)))
+                .unwrap_or_else(|| panic!("README has no row for {}", variable.name));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let flag = variable.flag.map(|f| format!("`{f}`")).unwrap_or_default();
+            let default = match variable.default {
+                "" => String::new(),
+                default => format!("`{default}`"),
+            };
+            assert_eq!(
+                (cells[2], cells[3]),
+                (flag.as_str(), default.as_str()),
+                "{row}"
+            );
+            assert_eq!(cells[4], variable.read_by.join(", "), "{row}");
+        }
+    }
+
+    #[test]
     fn every_variable_is_listed_once_and_every_flag_is_a_long_one() {
         let mut names: Vec<_> = VARIABLES.iter().map(|v| v.name).collect();
         names.sort();
