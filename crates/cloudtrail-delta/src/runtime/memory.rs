@@ -4,11 +4,10 @@
 ///
 /// glibc's malloc raises its mmap threshold each time a large block is freed, so the
 /// multi-megabyte buffers of Parquet encoding and uploads end up carved from the heap, where
-/// freed space fragments instead of returning to the OS: ingesting a 1 GB log peaked at
-/// 97 MB RSS with the dynamic threshold. A fixed threshold stops that; 4 MiB rather than
-/// 256 KiB keeps the many mid-sized buffers on the heap, which spares their page faults:
-/// 1 GB log, one core, 7.6 s / 75 MB (256 KiB) against 6.8 s / 78 MB (4 MiB).
-/// An explicit `MALLOC_MMAP_THRESHOLD_` in the environment wins.
+/// freed space fragments instead of returning to the OS, and a long ingest's resident size
+/// grows. A fixed threshold stops that; 4 MiB rather than a lower one keeps the many
+/// mid-sized buffers on the heap, which spares their page faults. An explicit
+/// `MALLOC_MMAP_THRESHOLD_` in the environment wins.
 pub fn keep_rss_flat() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
@@ -24,8 +23,8 @@ pub fn keep_rss_flat() {
 ///
 /// Each commit loads, decodes and drops several megabytes (log entries, checkpoint reads,
 /// Parquet buffers) on whichever threads the runtime picks; the freed space stays mapped in
-/// each thread's malloc arena, and a long-lived process's resident size crept up with every
-/// commit: 163 MB after 400 commits, one object each, for a live heap under 20 MB.
+/// each thread's malloc arena, and a long-lived process's resident size would creep up with
+/// every commit, far above its live heap.
 pub fn return_freed_pages() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory; it is safe to call at any time.

@@ -87,9 +87,9 @@ const UPGRADE_ATTEMPTS: usize = 10;
 /// A table handle that has been brought forward this many versions is loaded afresh.
 ///
 /// delta-rs keeps the table's file list in memory as one Arrow batch per version applied
-/// since the handle was loaded, each with a few dozen arrays of overhead whatever its rows:
-/// measured, a process that committed object after object held about 60 KB more per commit,
-/// for good. A fresh load reads the newest checkpoint (one batch for all its files) and the
+/// since the handle was loaded, each with a few dozen arrays of overhead whatever its rows, so
+/// a process that commits object after object would hold more with every commit, for good. A
+/// fresh load reads the newest checkpoint (one batch for all its files) and the
 /// commits after it. Once per checkpoint interval (see [`table_properties`]) costs one
 /// checkpoint read per hundred versions.
 pub const RELOAD_AFTER_VERSIONS: u64 = 100;
@@ -97,8 +97,8 @@ pub const RELOAD_AFTER_VERSIONS: u64 = 100;
 /// Parquet files are rolled once they reach this size (the encoded bytes, plus the estimate of
 /// the row group in progress): about 12 row groups, the footer metadata parquet holds until a
 /// file closes. A log of up to ~130 MB of JSON makes one file per partition; a larger one makes
-/// several, which `maintain` compacts into 128 MiB files. Measured, one core: rolling at
-/// 128 MiB instead took a 1 GB log's peak RSS from 61 to 64–65 MB.
+/// several, which `maintain` compacts into 128 MiB files (rolling at 128 MiB while ingesting
+/// would raise a large log's peak memory by the metadata held).
 const TARGET_FILE_SIZE: u64 = 16 << 20;
 
 /// What a commit attempt came to.

@@ -11,11 +11,8 @@
 //! next to its length: zstd finds more matches there in structured text (principal ids, IP
 //! addresses, JSON), and the writer holds no 1 MiB length buffer per column.
 //!
-//! Measured on one 100 000-record log (`make bench`'s `one-100k`), encoding alone, one core:
-//! zstd 3 with dictionaries and chunk statistics on every column, 13.8 MB in 0.32 s; zstd 1,
-//! statistics on the table's statistics columns only, 13.4 MB in 0.25 s; and with the
-//! sampled choice of dictionaries, 12.4 MB in 0.21 s (DuckDB's zstd output of the same
-//! records: 12.4 MB).
+//! zstd at level 1, and chunk statistics on the table's statistics columns only: higher levels
+//! and statistics on every column cost encoding time for little size.
 
 use std::collections::HashSet;
 
@@ -38,14 +35,13 @@ const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// RSS of a 1 GB log from 165 MB to 69 MB, for 1.6 % more Parquet bytes.
 /// OPTIMIZE rewrites files with larger groups when scans need them.
 const ROW_GROUP_BYTES: usize = 4 << 20;
-/// zstd level 1: on these columns as small as level 3 (smaller, measured) and a third faster.
+/// zstd level 1: on these columns about as small as level 3, and faster.
 const ZSTD_LEVEL: i32 = 1;
 /// A string column is written without a dictionary when at least this share of its sampled
-/// values are distinct... At 70 % rather than 90 %, `sourceIPAddress`, `responseElements` and
-/// `additionalEventData` (75–82 % distinct in a sampled CloudTrail batch) lose their
-/// dictionaries: one-100k 0.674 against 0.696 s (11 interleaved runs, one core) and its
-/// Parquet 6 KB smaller, the 1 GB log's 0.2 MB smaller; `requestParameters` (52 %) keeps its
-/// dictionary: without it one-100k's Parquet grew 2.7 %.
+/// values are distinct... At this share `sourceIPAddress`, `responseElements` and
+/// `additionalEventData` (about three quarters distinct in CloudTrail batches) lose their
+/// dictionaries, which is faster and smaller, while `requestParameters` (about half) keeps its
+/// own, without which the files grow.
 const DISTINCT_SHARE: f64 = 0.7;
 /// ...and the sample holds at least this many of its values (fewer say little).
 const MIN_SAMPLED_VALUES: usize = 64;

@@ -150,8 +150,7 @@ impl<R: RecordFields> RecordBatchBuilder for BatchBuilder<R> {
     fn append(&mut self, record: &[u8]) -> Result<(), RecordError> {
         let times_before = self.fields.event_time().valid_count();
         // One UTF-8 check of the whole record, so that the reader checks no string, and no raw
-        // JSON value, again. simdutf8 picks AVX2, SSE4.2 or NEON at run time: 52 M -> 21 M
-        // instructions on a 67 000-record log, against std's check.
+        // JSON value, again; simdutf8 picks AVX2, SSE4.2 or NEON at run time.
         let text = simdutf8::compat::from_utf8(record)?;
         let mut reader = JsonReader::new(text);
         reader.begin_object()?;
@@ -202,7 +201,7 @@ fn time_column<R: RecordFields>(columns: &[ArrayRef], schema: &Schema) -> ArrayR
 }
 
 /// `rows` copies of `value`: the bytes copied in one go, the offsets counted, nothing checked
-/// again (a per-value build of the lineage column was 0.5 % of a large log's instructions).
+/// again (the lineage column is the same string on every row of a batch).
 fn repeated(value: &str, rows: usize) -> StringArray {
     let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(value.len(), rows));
     let values = Buffer::from(value.repeat(rows).into_bytes());
