@@ -1,12 +1,14 @@
 //! Streaming one file to an object store in fixed-size parts, at most one part in flight.
 //!
 //! The memory an upload holds is therefore the same whatever the file's length: the part
-//! being filled and the part being sent. (object_store's `BufWriter`, which delta-rs uses,
-//! takes each Parquet row group as a buffer of its own, grown by doubling, and keeps up to
-//! ten parts in flight: its share of the peak grew with the file, see
-//! `docs/performance-log.md`.) A file that ends within its first part is sent with one
-//! `PUT`, as most log objects' files do. Parts are 5 MiB on object stores, 1 MiB on a local
-//! file system ([`part_bytes`]).
+//! being filled and the part being sent. object_store's `BufWriter` (with this part size and
+//! one part in flight) does the same work, but holds more: it takes the encoded bytes as they
+//! come, keeps what is short of a part as slices of the buffer they came in (so that buffer
+//! stays allocated until the next part goes), and copies nothing out; here the short rest is
+//! copied into the next part's buffer and the full part is sent as its own allocation, which
+//! keeps the peak lower. A file that ends within its first part is sent with one `PUT`, as
+//! most log objects' files do. Parts are 5 MiB on object stores, 1 MiB on a local file system
+//! ([`part_bytes`]).
 
 use std::sync::Arc;
 
