@@ -21,13 +21,13 @@ use deltalake::errors::{DeltaResult, DeltaTableError};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::logstore::object_store::ObjectStore;
 use deltalake::logstore::{
-    LogStore, LogStoreConfig, LogStoreFactory, LogStoreRef, StorageConfig, logstore_factories,
+    LogStore, LogStoreFactory, LogStoreRef, StorageConfig, logstore_factories,
 };
 use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::SaveMode;
 use url::Url;
 
-use delta_dynamodb_logstore::{DynamoDbLogStore, LockTable};
+use delta_dynamodb_logstore::{LockTable, LockTableFactory};
 
 use super::commit_cache::{CachedCommits, CommitCache};
 
@@ -53,9 +53,13 @@ impl CommitMode {
 /// Makes every table on `s3://` and `s3a://` opened from now on in this process commit through
 /// `lock`.
 pub fn use_lock_table(lock: LockTable) {
-    let factory = Arc::new(LockTableFactory {
-        lock: Arc::new(lock),
-    });
+    register_for_s3(CachedCommitsFactory(LockTableFactory::new(Arc::new(lock))));
+}
+
+/// Makes `factory` make the log stores of every table on `s3://` and `s3a://` opened from now
+/// on in this process.
+fn register_for_s3(factory: impl LogStoreFactory + 'static) {
+    let factory: Arc<dyn LogStoreFactory> = Arc::new(factory);
     for scheme in ["s3://", "s3a://"] {
         let url = Url::parse(scheme).expect("a valid scheme URL");
         logstore_factories().insert(url, factory.clone());
@@ -71,12 +75,7 @@ pub fn install(mode: &CommitMode, config: &aws_config::SdkConfig) {
             crate::aws::dynamodb_client(config),
             table_name.clone(),
         )),
-        CommitMode::ConditionalPut => {
-            for scheme in ["s3://", "s3a://"] {
-                let url = Url::parse(scheme).expect("a valid scheme URL");
-                logstore_factories().insert(url, Arc::new(ConditionalPutFactory));
-            }
-        }
+        CommitMode::ConditionalPut => register_for_s3(CachedCommitsFactory(ConditionalPutFactory)),
     }
 }
 
@@ -101,11 +100,11 @@ pub fn check_log_store(log_store: &dyn LogStore, mode: &CommitMode) -> DeltaResu
     }
 }
 
-struct LockTableFactory {
-    lock: Arc<LockTable>,
-}
+/// The log stores `F` makes, over stores that read commit files through one cache (see
+/// [`super::commit_cache`]).
+struct CachedCommitsFactory<F>(F);
 
-impl LogStoreFactory for LockTableFactory {
+impl<F: LogStoreFactory> LogStoreFactory for CachedCommitsFactory<F> {
     fn with_options(
         &self,
         prefixed_store: Arc<dyn ObjectStore>,
@@ -114,16 +113,12 @@ impl LogStoreFactory for LockTableFactory {
         options: &StorageConfig,
     ) -> DeltaResult<Arc<dyn LogStore>> {
         let (prefixed_store, root_store) = cached_commits(prefixed_store, root_store, location);
-        Ok(Arc::new(DynamoDbLogStore::new(
-            prefixed_store,
-            root_store,
-            LogStoreConfig::new(location, options.clone()),
-            self.lock.clone(),
-        )))
+        self.0
+            .with_options(prefixed_store, root_store, location, options)
     }
 }
 
-/// delta-rs' own log store for S3 (conditional writes), over stores that cache commit files.
+/// delta-rs' own log store for S3 (conditional writes).
 struct ConditionalPutFactory;
 
 impl LogStoreFactory for ConditionalPutFactory {
@@ -134,7 +129,6 @@ impl LogStoreFactory for ConditionalPutFactory {
         location: &Url,
         options: &StorageConfig,
     ) -> DeltaResult<Arc<dyn LogStore>> {
-        let (prefixed_store, root_store) = cached_commits(prefixed_store, root_store, location);
         Ok(deltalake::logstore::default_logstore(
             prefixed_store,
             root_store,
