@@ -377,6 +377,51 @@ fn digits(digits: &[u8]) -> Option<u32> {
     })
 }
 
+/// The rows of a column whose rows hold several items (a list's elements, a map's entries):
+/// where each row's items end in the items' arrays, and which rows are null.
+#[derive(Default)]
+struct Rows {
+    /// The end offset of each row, after a leading 0 (empty until the first row).
+    offsets: Vec<i32>,
+    validity: Validity,
+    /// Items appended (the end offset of the last row).
+    items: i32,
+}
+
+impl Rows {
+    fn push_offset(&mut self) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.offsets.push(self.items);
+    }
+
+    /// Ends a row that holds the items appended since the last one.
+    fn end_row(&mut self) {
+        self.push_offset();
+        self.validity.append_non_null();
+    }
+
+    fn append_nulls(&mut self, n: usize) {
+        for _ in 0..n {
+            self.push_offset();
+        }
+        self.validity.append_nulls(n);
+    }
+
+    fn len(&self) -> usize {
+        self.validity.len()
+    }
+
+    /// The offsets and validity of the rows so far, and starts anew.
+    fn finish(&mut self) -> (OffsetBuffer<i32>, Option<NullBuffer>) {
+        let offsets = std::mem::take(&mut self.offsets);
+        let offsets = if offsets.is_empty() { vec![0] } else { offsets };
+        self.items = 0;
+        (OffsetBuffer::new(offsets.into()), self.validity.finish())
+    }
+}
+
 /// A JSON array of values of one kind.
 ///
 /// An array with an element that did not fit is rescued whole (its exact text), so the typed
@@ -384,22 +429,13 @@ fn digits(digits: &[u8]) -> Option<u32> {
 #[derive(Default)]
 pub struct List<C> {
     values: C,
-    offsets: Vec<i32>,
-    validity: Validity,
-    /// Values appended (the end offset of the last list).
-    values_len: i32,
+    rows: Rows,
     inner_rescue: Rescue,
 }
 
 impl<C: Column> List<C> {
     fn item_field() -> Field {
         Field::new("element", C::data_type(), true)
-    }
-    fn push_offset(&mut self) {
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
-        self.offsets.push(self.values_len);
     }
 }
 
@@ -408,27 +444,21 @@ impl<C: Column> Column for List<C> {
         DataType::List(Arc::new(Self::item_field()))
     }
     fn append_null(&mut self) {
-        self.push_offset();
-        self.validity.append_null();
+        self.rows.append_nulls(1);
     }
     fn append_nulls(&mut self, n: usize) {
-        for _ in 0..n {
-            self.push_offset();
-        }
-        self.validity.append_nulls(n);
+        self.rows.append_nulls(n);
     }
     fn rows(&self) -> usize {
-        self.validity.len()
+        self.rows.len()
     }
     fn finish(&mut self) -> ArrayRef {
-        let offsets = std::mem::take(&mut self.offsets);
-        let offsets = if offsets.is_empty() { vec![0] } else { offsets };
-        self.values_len = 0;
+        let (offsets, nulls) = self.rows.finish();
         Arc::new(ListArray::new(
             Arc::new(Self::item_field()),
-            OffsetBuffer::new(offsets.into()),
+            offsets,
             self.values.finish(),
-            self.validity.finish(),
+            nulls,
         ))
     }
     fn visit_array(
@@ -441,10 +471,9 @@ impl<C: Column> Column for List<C> {
         reader.begin_array()?;
         while reader.next_element()? {
             self.values.append_json(reader, &mut inner)?;
-            self.values_len += 1;
+            self.rows.items += 1;
         }
-        self.push_offset();
-        self.validity.append_non_null();
+        self.rows.end_row();
         if !inner.is_empty() {
             inner.clear();
             rescue.keep_here(reader.text_since(start).to_owned());
@@ -463,10 +492,7 @@ impl<C: Column> Column for List<C> {
 pub struct StrMap {
     keys: StringBuilder,
     values: StringBuilder,
-    offsets: Vec<i32>,
-    validity: Validity,
-    /// Entries appended (the end offset of the last map).
-    entries: i32,
+    rows: Rows,
 }
 
 impl StrMap {
@@ -486,18 +512,11 @@ impl StrMap {
         )
     }
 
-    fn push_offset(&mut self) {
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
-        self.offsets.push(self.entries);
-    }
-
     /// Whether the map being appended (its entries from `first` on) has `key` already.
     fn has_key(&self, first: i32, key: &str) -> bool {
         let offsets = self.keys.offsets_slice();
         let bytes = self.keys.values_slice();
-        (first as usize..self.entries as usize)
+        (first as usize..self.rows.items as usize)
             .any(|i| &bytes[offsets[i] as usize..offsets[i + 1] as usize] == key.as_bytes())
     }
 }
@@ -507,22 +526,16 @@ impl Column for StrMap {
         DataType::Map(Arc::new(Self::entries_field()), false)
     }
     fn append_null(&mut self) {
-        self.push_offset();
-        self.validity.append_null();
+        self.rows.append_nulls(1);
     }
     fn append_nulls(&mut self, n: usize) {
-        for _ in 0..n {
-            self.push_offset();
-        }
-        self.validity.append_nulls(n);
+        self.rows.append_nulls(n);
     }
     fn rows(&self) -> usize {
-        self.validity.len()
+        self.rows.len()
     }
     fn finish(&mut self) -> ArrayRef {
-        let offsets = std::mem::take(&mut self.offsets);
-        let offsets = if offsets.is_empty() { vec![0] } else { offsets };
-        self.entries = 0;
+        let (offsets, nulls) = self.rows.finish();
         let DataType::Struct(fields) = Self::entries_field().data_type().clone() else {
             unreachable!("the entries field is a struct")
         };
@@ -536,9 +549,9 @@ impl Column for StrMap {
         );
         Arc::new(MapArray::new(
             Arc::new(Self::entries_field()),
-            OffsetBuffer::new(offsets.into()),
+            offsets,
             entries,
-            self.validity.finish(),
+            nulls,
             false,
         ))
     }
@@ -548,7 +561,7 @@ impl Column for StrMap {
         rescue: &mut Rescue,
     ) -> Result<(), JsonError> {
         let start = reader.position();
-        let first = self.entries;
+        let first = self.rows.items;
         let mut misfit = false;
         reader.begin_object()?;
         while let Some(key) = reader.next_key()? {
@@ -570,10 +583,9 @@ impl Column for StrMap {
             }
             self.keys.append_value(&key);
             self.values.append_option(value);
-            self.entries += 1;
+            self.rows.items += 1;
         }
-        self.push_offset();
-        self.validity.append_non_null();
+        self.rows.end_row();
         if misfit {
             rescue.keep_here(reader.text_since(start).trim_start().to_owned());
         }
