@@ -29,7 +29,8 @@ demo:
 test: $(VENV)/.installed lint
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) test --all-targets  # also builds target/debug/cloudtrail-delta{,-lambda}
+	$(CARGO) test --all-targets
+	$(CARGO) build --bins  # target/debug/cloudtrail-delta{,-lambda,-maintenance}, which the Python tests run
 	$(PYTHON) -m pytest -q tests/python
 
 ## lint: validate template.yaml with cfn-lint and `sam validate --lint` (offline), and hold
