@@ -40,9 +40,13 @@ pub use lock_table::{DEFAULT_TABLE_NAME, LockError, LockTable};
 /// Makes every table on `s3://` and `s3a://` opened from now on in this process commit through
 /// `lock`.
 pub fn register(lock: LockTable) {
-    let factory = Arc::new(LockTableFactory {
-        lock: Arc::new(lock),
-    });
+    register_for_s3(Arc::new(LockTableFactory::new(Arc::new(lock))));
+}
+
+/// Makes `factory` make the log stores of every table on `s3://` and `s3a://` opened from now
+/// on in this process (a factory of your own: say, one that wraps [`LockTableFactory`]'s
+/// stores).
+pub fn register_for_s3(factory: Arc<dyn LogStoreFactory>) {
     for scheme in ["s3://", "s3a://"] {
         let url = Url::parse(scheme).expect("a valid scheme URL");
         logstore_factories().insert(url, factory.clone());

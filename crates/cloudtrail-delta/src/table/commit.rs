@@ -20,14 +20,12 @@ use deltalake::DeltaTable;
 use deltalake::errors::{DeltaResult, DeltaTableError};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::logstore::object_store::ObjectStore;
-use deltalake::logstore::{
-    LogStore, LogStoreFactory, LogStoreRef, StorageConfig, logstore_factories,
-};
+use deltalake::logstore::{LogStore, LogStoreFactory, LogStoreRef, StorageConfig};
 use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::SaveMode;
 use url::Url;
 
-use delta_dynamodb_logstore::{LockTable, LockTableFactory};
+use delta_dynamodb_logstore::{LockTable, LockTableFactory, register_for_s3};
 
 use super::commit_cache::{CachedCommits, CommitCache};
 
@@ -53,17 +51,9 @@ impl CommitMode {
 /// Makes every table on `s3://` and `s3a://` opened from now on in this process commit through
 /// `lock`.
 pub fn use_lock_table(lock: LockTable) {
-    register_for_s3(CachedCommitsFactory(LockTableFactory::new(Arc::new(lock))));
-}
-
-/// Makes `factory` make the log stores of every table on `s3://` and `s3a://` opened from now
-/// on in this process.
-fn register_for_s3(factory: impl LogStoreFactory + 'static) {
-    let factory: Arc<dyn LogStoreFactory> = Arc::new(factory);
-    for scheme in ["s3://", "s3a://"] {
-        let url = Url::parse(scheme).expect("a valid scheme URL");
-        logstore_factories().insert(url, factory.clone());
-    }
+    register_for_s3(Arc::new(CachedCommitsFactory(LockTableFactory::new(
+        Arc::new(lock),
+    ))));
 }
 
 /// Sets up `mode` for this process: with [`CommitMode::DynamoDb`], tables on S3 commit through
@@ -75,7 +65,9 @@ pub fn install(mode: &CommitMode, config: &aws_config::SdkConfig) {
             crate::aws::dynamodb_client(config),
             table_name.clone(),
         )),
-        CommitMode::ConditionalPut => register_for_s3(CachedCommitsFactory(ConditionalPutFactory)),
+        CommitMode::ConditionalPut => {
+            register_for_s3(Arc::new(CachedCommitsFactory(ConditionalPutFactory)))
+        }
     }
 }
 
