@@ -22,9 +22,9 @@ use crate::source::SourceObject;
 use crate::table::commit::CommitMode;
 use crate::table::{CommitOutcome, LogTable};
 use crate::writer::LogWriter;
-use cloudtrail_parse::decode::{DecodeError, Limits};
+use cloudtrail_parse::decode::Limits;
 use cloudtrail_parse::route::{Route, SkipReason, route};
-use cloudtrail_parse::schema::{LogKind, RecordError};
+use cloudtrail_parse::schema::LogKind;
 use cloudtrail_parse::{ParseError, parse_log};
 
 /// Batches of one object alive at once: the one the writer encodes and the one the parser
@@ -50,10 +50,9 @@ pub struct IngestError {
 pub enum Cause {
     #[error("cannot open: {0}")]
     Open(std::io::Error),
+    /// Not a log this version can read: the bytes do not decode, or a record does not parse.
     #[error(transparent)]
-    Decode(#[from] DecodeError),
-    #[error("record {index}: {source}")]
-    Record { index: u64, source: RecordError },
+    Parse(#[from] ParseError),
     #[error("Delta table {table}: {source}")]
     Table {
         table: String,
@@ -73,16 +72,6 @@ pub enum Cause {
          or --aggregated-table"
     )]
     NoTable { kind: LogKind },
-}
-
-impl From<ParseError> for Cause {
-    fn from(error: ParseError) -> Self {
-        match error {
-            ParseError::Decode(e) => Cause::Decode(e),
-            ParseError::Record { index, source } => Cause::Record { index, source },
-            ParseError::Stopped => Cause::Parser("the writer stopped".into()),
-        }
-    }
 }
 
 /// What ingesting one object came to.
