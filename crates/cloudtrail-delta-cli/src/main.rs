@@ -14,7 +14,7 @@ use cloudtrail_delta::parse::route::{SkipReason, delivery_date};
 use cloudtrail_delta::settings::{self, CommitBatch, Program, Settings};
 use cloudtrail_delta::source::local::local_files;
 use cloudtrail_delta::source::s3::{S3Object, S3Source};
-use cloudtrail_delta::table::commit;
+use cloudtrail_delta::table::commit::{self, CommitMode};
 use cloudtrail_delta::{Ingester, LogKind, Outcome, SourceObject, aws, maintenance};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -166,7 +166,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,cloudtrail_delta=info".into()),
+                .unwrap_or_else(|_| settings::DEFAULT_LOG_FILTER.into()),
         )
         .with_writer(std::io::stderr)
         // Colours only for a person at a terminal, not in files and pipes.
@@ -197,11 +197,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// The AWS setup of `settings`' commit mode, when it needs one (also when `needs_s3`: S3
 /// sources, or tables on S3, whose stores get the commit-file cache of the installed mode).
 async fn commit_setup(settings: &Settings, needs_s3: bool) -> Option<aws_config::SdkConfig> {
-    let needs_aws = needs_s3
-        || matches!(
-            settings.commit_mode,
-            cloudtrail_delta::table::commit::CommitMode::DynamoDb { .. }
-        );
+    let needs_aws = needs_s3 || matches!(settings.commit_mode, CommitMode::DynamoDb { .. });
     if !needs_aws {
         return None;
     }
