@@ -20,18 +20,17 @@ use arrow::array::{ArrayRef, Date32Array, RecordBatch};
 use deltalake::errors::DeltaTableError;
 use deltalake::kernel::transaction::{CommitBuilder, TransactionError};
 use deltalake::kernel::{Action, LogicalFileView};
-use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt};
+use deltalake::logstore::object_store::ObjectStore;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::DeltaOperation;
 use deltalake::{DeltaTable, DeltaTableBuilder};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::settings::TableUris;
 use crate::table::commit::{self, CommitMode, without_log_cleanup};
 use crate::table::evolution::{conform, table_schema};
 use crate::table::ingest_index::IngestIndex;
 use crate::table::layout::partition_days;
-use crate::table::{TXN_RETENTION, TXN_RETENTION_PROPERTY};
+use crate::table::{TXN_RETENTION, TXN_RETENTION_PROPERTY, read_whole_file};
 use crate::writer::{LogWriter, file_schema};
 use cloudtrail_parse::schema::{EVENT_DATE, LogKind};
 
@@ -391,14 +390,7 @@ async fn rewrite(
     let mut writer = LogWriter::for_table(table, kind, target).with_schema(&schema);
     for file in bin {
         // A small file (under three quarters of the target) is read whole, then decoded.
-        let bytes = store
-            .get(&file.object_store_path())
-            .await
-            .map_err(DeltaTableError::from)?
-            .bytes()
-            .await
-            .map_err(DeltaTableError::from)?;
-        for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
+        for batch in read_whole_file(store.as_ref(), file).await? {
             let batch = conform(&batch?, &file_schema)?;
             // Files hold every column but the partition column; put it back.
             let mut columns: Vec<ArrayRef> = batch.columns().to_vec();

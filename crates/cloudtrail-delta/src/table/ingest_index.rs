@@ -39,7 +39,6 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use futures::TryStreamExt;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 #[allow(deprecated)]
 use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
 use parquet::file::statistics::Statistics;
@@ -511,15 +510,8 @@ async fn read_file(
     store: &dyn ObjectStore,
     file: &LogicalFileView,
 ) -> DeltaResult<Vec<IngestedObject>> {
-    let bytes = store
-        .get(&file.object_store_path())
-        .await
-        .map_err(DeltaTableError::from)?
-        .bytes()
-        .await
-        .map_err(DeltaTableError::from)?;
     let mut rows = Vec::new();
-    for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
+    for batch in super::read_whole_file(store, file).await? {
         let batch = batch?;
         let ids = batch.column(0).as_string::<i32>();
         let uris = batch.column(1).as_string::<i32>();

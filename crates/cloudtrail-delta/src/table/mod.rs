@@ -44,6 +44,9 @@ use self::ingested::{IngestedObject, RecentIngests, SOURCES_KEY, delivery_day};
 use self::layout::stats_columns;
 use crate::writer::LogWriter;
 use cloudtrail_parse::schema::{EVENT_DATE, LogKind};
+use deltalake::kernel::LogicalFileView;
+use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 /// Properties every table is created with.
 ///
@@ -83,6 +86,22 @@ const BACKFILL_AFTER_DAYS: i64 = 2;
 /// Tries of the metadata commit that adds this version's columns to a table, each after
 /// another writer's commit overtook the last.
 const UPGRADE_ATTEMPTS: usize = 10;
+
+/// The record batches of one of a table's Parquet files, read whole first: for small files
+/// (compaction's inputs, the ingest index's files), where one request beats ranged reads.
+pub(crate) async fn read_whole_file(
+    store: &dyn ObjectStore,
+    file: &LogicalFileView,
+) -> Result<ParquetRecordBatchReader, DeltaTableError> {
+    let bytes = store
+        .get(&file.object_store_path())
+        .await
+        .map_err(DeltaTableError::from)?
+        .bytes()
+        .await
+        .map_err(DeltaTableError::from)?;
+    Ok(ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?)
+}
 
 /// A table handle that has been brought forward this many versions is loaded afresh.
 ///
