@@ -284,6 +284,26 @@ def test_an_interrupted_backfill_resumes_without_doubles(tmp_path):
     check_table(tmp_path / "ct", source_records(logs, "CloudTrail"))
 
 
+def test_the_index_holds_the_sha256_of_each_sample_uncompressed(tmp_path):
+    """The SHA-256 each table's ingest index records for an object is what `sha256sum` gives
+    for the object gunzipped: the value CloudTrail's digests list."""
+    ingest(tmp_path, SAMPLES)
+    result = subprocess.run([BIN, "maintain", "--table", str(tmp_path / "ct"), "--insights-table",
+                             str(tmp_path / "insights")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    stored = {}
+    for table in ("ct", "insights"):
+        index = DeltaTable(str(tmp_path / table / "_ingest_index")).to_pyarrow_table()
+        stored.update(zip(index.column("source_uri").to_pylist(), index.column("sha256").to_pylist()))
+    logs = [p for p in SAMPLES.rglob("*.json*") if "CloudTrail-Digest" not in str(p)]
+    assert sorted(stored) == sorted(p.resolve().as_uri() for p in logs)
+    for path in logs:
+        gunzip = subprocess.run(["gunzip", "-c", "-f", str(path)], capture_output=True, check=True)
+        sha256sum = subprocess.run(["sha256sum"], input=gunzip.stdout, capture_output=True,
+                                   check=True).stdout.split()[0].decode()
+        assert stored[path.resolve().as_uri()] == sha256sum, path
+
+
 def test_maintain_compacts_and_vacuums_what_readers_see_unchanged(tmp_path):
     logs = tmp_path / "logs"
     generate(logs, files=12, records=40, seed=9)

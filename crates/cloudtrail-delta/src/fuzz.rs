@@ -32,7 +32,7 @@ pub fn decode_log(data: &[u8]) -> Result<u64, String> {
             true
         },
     )
-    .map(|(records, _)| records)
+    .map(|parsed| parsed.records)
     .map_err(|e| e.to_string())
 }
 

@@ -20,12 +20,12 @@ use crate::runtime::budget::{Budget, OverBudget};
 use crate::settings::{DEFAULT_PARALLEL_READS, Settings, TableUris};
 use crate::source::SourceObject;
 use crate::table::commit::CommitMode;
-use crate::table::{CommitOutcome, LogTable};
+use crate::table::{CommitOutcome, LogTable, NewObject};
 use crate::writer::LogWriter;
 use cloudtrail_parse::decode::Limits;
 use cloudtrail_parse::route::{Route, SkipReason, route};
 use cloudtrail_parse::schema::LogKind;
-use cloudtrail_parse::{ParseError, parse_log};
+use cloudtrail_parse::{ParseError, Sha256Hash, parse_log};
 
 /// Batches of one object alive at once: the one the writer encodes and the one the parser
 /// builds. This is the one bound between them: the parser takes a slot before it starts a
@@ -94,6 +94,9 @@ pub struct Report {
     pub object_bytes: u64,
     /// Decompressed JSON bytes read.
     pub json_bytes: u64,
+    /// The SHA-256 of the decompressed bytes (what CloudTrail's digests list), recorded in the
+    /// table's ingest index.
+    pub sha256: Sha256Hash,
     /// Parquet files added.
     pub files: usize,
     pub version: u64,
@@ -425,9 +428,14 @@ impl Ingester {
 
         crate::runtime::crash::point(crate::runtime::crash::BEFORE_COMMIT);
         let started = Instant::now();
-        let objects: Vec<(&str, &str)> = todo
+        let objects: Vec<NewObject> = todo
             .iter()
-            .map(|(_, index, ingest_id)| (ingest_id.as_str(), items[*index].object.uri.as_str()))
+            .zip(&written)
+            .map(|((_, index, ingest_id), (parsed, _))| NewObject {
+                ingest_id,
+                uri: &items[*index].object.uri,
+                sha256: parsed.sha256,
+            })
             .collect();
         let (version, retries) = match table.commit(adds, &objects).await {
             Ok(CommitOutcome::Committed { version, retries }) => (version, retries),
@@ -551,6 +559,7 @@ struct Parsed {
     records: u64,
     object_bytes: u64,
     json_bytes: u64,
+    sha256: Sha256Hash,
     /// Time in the object reader's `read`.
     read: Duration,
     /// Time on the parser thread, reading included.
@@ -574,6 +583,7 @@ impl Parsed {
             records: self.records,
             object_bytes: self.object_bytes,
             json_bytes: self.json_bytes,
+            sha256: self.sha256,
             files: committed.files,
             version: committed.version,
             commit_retries: committed.retries,
@@ -649,7 +659,7 @@ fn parse_object<R: Read + Send + 'static>(
     let slots = Arc::new(Semaphore::new(BATCHES_ALIVE));
     let next_slot = || futures::executor::block_on(slots.clone().acquire_owned()).ok();
     let mut slot = next_slot();
-    let (records, json_bytes) = parse_log(kind, uri, input, limits, |batch| {
+    let parsed = parse_log(kind, uri, input, limits, |batch| {
         let sent = match slot.take() {
             Some(held) => batches.send((batch, held)).is_ok(),
             None => false,
@@ -658,9 +668,10 @@ fn parse_object<R: Read + Send + 'static>(
         sent
     })?;
     Ok(Parsed {
-        records,
+        records: parsed.records,
         object_bytes: meter.bytes.load(Ordering::Relaxed),
-        json_bytes,
+        json_bytes: parsed.json_bytes,
+        sha256: parsed.sha256,
         read: Duration::from_nanos(meter.nanos.load(Ordering::Relaxed)),
         elapsed: started.elapsed(),
         newest_event_micros: None,

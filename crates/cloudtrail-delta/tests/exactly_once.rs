@@ -15,6 +15,8 @@ use std::time::Duration;
 use arrow::array::{Array, AsArray};
 use cloudtrail_delta::ingest::BatchItem;
 use cloudtrail_delta::maintenance::{self, Policy, Upkeep};
+use cloudtrail_delta::parse::Sha256Hash;
+use cloudtrail_delta::table::NewObject;
 use cloudtrail_delta::table::commit::CommitMode;
 use cloudtrail_delta::table::ingest_index::{INDEX_DIR, IngestIndex};
 use cloudtrail_delta::table::{CommitOutcome, LogTable, TXN_RETENTION, TXN_RETENTION_PROPERTY};
@@ -315,12 +317,63 @@ async fn an_ingest_commit_retries_once_over_a_metadata_change() {
     writer.write(batch.finish(&object.uri)).await.unwrap();
     let adds = writer.flush().await.unwrap();
     expire_txns_after_a_second(dir.path()).await;
-    let outcome = table
-        .commit(adds, &[(&object.ingest_id(), &object.uri)])
-        .await
-        .unwrap();
+    let id = object.ingest_id();
+    let new = NewObject {
+        ingest_id: &id,
+        uri: &object.uri,
+        sha256: Sha256Hash::of(b"m"),
+    };
+    let outcome = table.commit(adds, &[new]).await.unwrap();
     assert!(
         matches!(outcome, CommitOutcome::Committed { version: 2, .. }),
         "{outcome:?}"
     );
+}
+
+/// An ingest index made before it recorded hashes (no `sha256` column) gains the column on
+/// its next extension, and the objects added from then on carry their hash.
+#[tokio::test]
+async fn an_index_without_the_hash_column_gains_it() {
+    use cloudtrail_delta::table::ingest_index::{DELIVERY_DATE, SHA256, index_url};
+    use cloudtrail_delta::table::ingested::IngestedObject;
+    use deltalake::kernel::{DataType, PrimitiveType, StructField};
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = deltalake::ensure_table_uri(dir.path().join("ct").to_str().unwrap()).unwrap();
+    let old_columns = [
+        StructField::new("ingest_id", DataType::STRING, false),
+        StructField::new("source_uri", DataType::STRING, true),
+        StructField::new("table_version", DataType::LONG, false),
+        StructField::new(
+            "committed_at",
+            DataType::Primitive(PrimitiveType::Timestamp),
+            false,
+        ),
+        StructField::new(DELIVERY_DATE, DataType::DATE, true),
+    ];
+    deltalake::operations::create::CreateBuilder::new()
+        .with_location(index_url(&root).unwrap().as_str())
+        .with_columns(old_columns)
+        .with_partition_columns([DELIVERY_DATE])
+        .await
+        .unwrap();
+
+    let mut index = IngestIndex::open(&root, &HashMap::new()).await.unwrap();
+    let object = IngestedObject {
+        ingest_id: "cloudtrail-delta/0001".into(),
+        uri: Some(format!("s3://bucket/{KEY}")),
+        version: 1,
+        committed_at_ms: 1_714_514_400_000,
+        sha256: Some(Sha256Hash::of(b"log").to_hex()),
+    };
+    assert!(
+        index
+            .extend(std::slice::from_ref(&object), 1)
+            .await
+            .unwrap()
+    );
+    let table = index.table().expect("the index exists");
+    let schema = table.snapshot().unwrap().schema();
+    assert!(schema.field(SHA256).is_some(), "{schema:?}");
+    assert_eq!(index.objects(None).await.unwrap(), vec![object]);
 }

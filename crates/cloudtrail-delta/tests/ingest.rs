@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use cloudtrail_delta::ingest::{BatchItem, Cause};
+use cloudtrail_delta::parse::Sha256Hash;
 use cloudtrail_delta::parse::decode::Limits;
 use cloudtrail_delta::runtime::budget::{Budget, OverBudget};
+use cloudtrail_delta::table::NewObject;
 use cloudtrail_delta::table::RELOAD_AFTER_VERSIONS;
 use cloudtrail_delta::table::ingest_index::IngestIndex;
 use cloudtrail_delta::{LogKind, Outcome, SourceObject};
@@ -190,6 +192,15 @@ async fn writes_a_checkpoint_every_hundred_commits() {
     let index = IngestIndex::open(&root, &Default::default()).await.unwrap();
     assert_eq!(index.watermark().await.unwrap(), Some(99));
     assert_eq!(index.rows().await.unwrap(), 99);
+    // Each object's row holds the SHA-256 of its uncompressed bytes.
+    let indexed = index.objects(None).await.unwrap();
+    assert_eq!(indexed.len(), 99);
+    for object in indexed {
+        let uri = object.uri.expect("the index keeps each object's URI");
+        let name = uri.trim_end_matches(".json.gz").rsplit('_').next().unwrap();
+        let json = gunzip(&log(1, name));
+        assert_eq!(object.sha256, Some(Sha256Hash::of(&json).to_hex()), "{uri}");
+    }
     // A new handle loads from the checkpoint and still knows what was ingested before it.
     let mut fresh = self::ingester(dir.path());
     assert!(matches!(
@@ -260,20 +271,19 @@ async fn a_commit_with_a_stale_snapshot_of_the_same_object_is_rejected() {
     let first_adds = adds_of(&first).await;
     let second_adds = adds_of(&second).await;
     let id = source.ingest_id();
+    let new = NewObject {
+        ingest_id: &id,
+        uri: &source.uri,
+        sha256: Sha256Hash::of(b"the same content"),
+    };
 
-    let committed = first
-        .commit(first_adds, &[(id.as_str(), source.uri.as_str())])
-        .await
-        .unwrap();
+    let committed = first.commit(first_adds, &[new]).await.unwrap();
     assert!(
         matches!(committed, CommitOutcome::Committed { .. }),
         "{committed:?}"
     );
     // `second` was not refreshed: its commit starts from the version before `first`'s.
-    let rejected = second
-        .commit(second_adds, &[(id.as_str(), source.uri.as_str())])
-        .await
-        .unwrap();
+    let rejected = second.commit(second_adds, &[new]).await.unwrap();
     assert_eq!(rejected, CommitOutcome::AlreadyIngested);
     assert_eq!(rows_in_log(&dir.path().join("ct")), 1);
 }

@@ -141,6 +141,11 @@ impl<R: Read> RecordFramer<R> {
         }
     }
 
+    /// The input, to read what follows (after the document: nothing but its end).
+    pub fn into_input(self) -> R {
+        self.input
+    }
+
     /// How many records were returned so far.
     pub fn records_read(&self) -> u64 {
         self.index

@@ -16,6 +16,7 @@
 
 pub mod columns;
 pub mod container_scan;
+pub mod content_hash;
 pub mod decode;
 pub mod json_reader;
 pub mod parse;
@@ -23,6 +24,7 @@ pub mod rescue;
 pub mod route;
 pub mod schema;
 
+pub use content_hash::Sha256Hash;
 pub use decode::Limits;
-pub use parse::{BATCH_JSON_BYTES, BATCH_ROWS, ParseError, parse_log};
+pub use parse::{BATCH_JSON_BYTES, BATCH_ROWS, ParseError, ParsedLog, parse_log};
 pub use schema::LogKind;

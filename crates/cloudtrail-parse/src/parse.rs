@@ -4,6 +4,7 @@ use std::io::Read;
 
 use arrow::array::RecordBatch;
 
+use crate::content_hash::{HashingReader, Sha256Hash};
 use crate::decode::{DecodeError, Limits, RecordFramer, decompressed};
 use crate::schema::{LogKind, RecordError};
 
@@ -30,18 +31,28 @@ pub enum ParseError {
     Stopped,
 }
 
+/// What parsing one log object came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParsedLog {
+    pub records: u64,
+    /// Decompressed JSON bytes read.
+    pub json_bytes: u64,
+    /// The SHA-256 of the decompressed bytes: what a digest lists for the log file.
+    pub sha256: Sha256Hash,
+}
+
 /// Decodes one log object as delivered (gzip or plain JSON) and parses its records into Arrow
 /// batches of at most [`BATCH_ROWS`] rows (fewer when their JSON passes [`BATCH_JSON_BYTES`]),
-/// handing each to `sink` (which answers whether to go on). Gives the records and JSON bytes
-/// read.
+/// handing each to `sink` (which answers whether to go on).
 pub fn parse_log<R: Read + Send + 'static>(
     kind: LogKind,
     uri: &str,
     input: R,
     limits: Limits,
     mut sink: impl FnMut(RecordBatch) -> bool,
-) -> Result<(u64, u64), ParseError> {
-    let mut framer = RecordFramer::new(decompressed(input).map_err(DecodeError::from)?, limits);
+) -> Result<ParsedLog, ParseError> {
+    let decoded = HashingReader::new(decompressed(input).map_err(DecodeError::from)?);
+    let mut framer = RecordFramer::new(decoded, limits);
     let mut builder = kind.batch_builder();
     let mut batch_bytes = 0;
     while let Some(record) = framer.next_record()? {
@@ -62,7 +73,14 @@ pub fn parse_log<R: Read + Send + 'static>(
     if !builder.is_empty() && !sink(builder.finish(uri)) {
         return Err(ParseError::Stopped);
     }
-    Ok((framer.records_read(), framer.bytes_read()))
+    let (records, json_bytes) = (framer.records_read(), framer.bytes_read());
+    // The framer reads to the end of the input to see that nothing follows the document, so
+    // the hash covers every byte.
+    Ok(ParsedLog {
+        records,
+        json_bytes,
+        sha256: framer.into_input().finish(),
+    })
 }
 
 #[cfg(test)]
@@ -91,7 +109,7 @@ mod tests {
 
     fn batch_rows(log: Vec<u8>) -> Vec<usize> {
         let mut rows = Vec::new();
-        let (records, _) = parse_log(
+        let parsed = parse_log(
             LogKind::CloudTrail,
             "file:///log.json",
             std::io::Cursor::new(log),
@@ -102,8 +120,40 @@ mod tests {
             },
         )
         .expect("a valid log");
-        assert_eq!(records as usize, rows.iter().sum::<usize>());
+        assert_eq!(parsed.records as usize, rows.iter().sum::<usize>());
         rows
+    }
+
+    #[test]
+    fn the_hash_is_of_the_uncompressed_bytes_whole() {
+        use std::io::Write;
+        let (log, _) = log_of(&[100; 3]);
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gzip.write_all(&log).unwrap();
+        let gzipped = gzip.finish().unwrap();
+        for input in [log.clone(), gzipped] {
+            let parsed = parse_log(
+                LogKind::CloudTrail,
+                "file:///log.json.gz",
+                std::io::Cursor::new(input),
+                Limits::default(),
+                |_| true,
+            )
+            .unwrap();
+            assert_eq!(parsed.sha256, Sha256Hash::of(&log));
+        }
+        // Trailing whitespace is part of the file CloudTrail hashed.
+        let mut spaced = log.clone();
+        spaced.extend_from_slice(b"\n\n");
+        let parsed = parse_log(
+            LogKind::CloudTrail,
+            "file:///log.json",
+            std::io::Cursor::new(spaced.clone()),
+            Limits::default(),
+            |_| true,
+        )
+        .unwrap();
+        assert_eq!(parsed.sha256, Sha256Hash::of(&spaced));
     }
 
     #[test]

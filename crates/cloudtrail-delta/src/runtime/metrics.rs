@@ -125,6 +125,7 @@ mod tests {
             records,
             object_bytes: 1_000,
             json_bytes: 9_000,
+            sha256: cloudtrail_parse::Sha256Hash([0; 32]),
             files: 1,
             version: 3,
             commit_retries: retries,

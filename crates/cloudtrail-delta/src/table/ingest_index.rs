@@ -3,7 +3,8 @@
 //! whether an object is in the table costs the same after a year as after a day.
 //!
 //! Rows: `ingest_id`, `source_uri`, `table_version` (the data commit that recorded the object),
-//! `committed_at`, partitioned by `delivery_date` (the `YYYY/MM/DD` of the object's key; null
+//! `committed_at`, `sha256` (hex, of the object's uncompressed bytes: what CloudTrail's digests
+//! list; null for objects ingested before it was recorded), partitioned by `delivery_date` (the `YYYY/MM/DD` of the object's key; null
 //! for keys without CloudTrail's layout, and for ids a pre-index checkpoint names). Each file
 //! is sorted by `ingest_id` in row groups of [`ROW_GROUP_ROWS`], so a lookup reads a file's
 //! footer and one row group's ids: one or two ranged reads per file of the object's
@@ -53,6 +54,9 @@ pub const INDEX_DIR: &str = "_ingest_index";
 pub const WATERMARK_APP_ID: &str = "cloudtrail-delta/indexed-through";
 /// The partition column.
 pub const DELIVERY_DATE: &str = "delivery_date";
+/// The column of each object's SHA-256, added after the index's first release: an index
+/// without it gains it on its next extension.
+pub const SHA256: &str = "sha256";
 /// Rows per row group: a lookup reads one row group's ids (about 200 KB) per file.
 pub const ROW_GROUP_ROWS: usize = 4096;
 /// Bytes the footer read asks for at once, so that a lookup reads it in one request.
@@ -69,6 +73,7 @@ pub fn index_schema() -> SchemaRef {
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             false,
         ),
+        Field::new(SHA256, DataType::Utf8, true),
         Field::new(DELIVERY_DATE, DataType::Date32, true),
     ]))
 }
@@ -205,6 +210,7 @@ impl IngestIndex {
             if !self.exists {
                 self.create().await?;
             }
+            self.add_missing_columns().await?;
             let fresh: Vec<&IngestedObject> = objects
                 .iter()
                 .filter(|o| watermark.is_none_or(|w| o.version > w) && o.version <= through)
@@ -254,6 +260,39 @@ impl IngestIndex {
             )
             .await?;
         self.table.state = Some(done.snapshot());
+        Ok(())
+    }
+
+    /// Adds the columns this version writes that the index table lacks (made by an older
+    /// release); another writer adding them first is fine.
+    async fn add_missing_columns(&mut self) -> DeltaResult<()> {
+        let ours: StructType = index_schema().as_ref().try_into_kernel()?;
+        let theirs = self.table.snapshot()?.schema();
+        let missing: Vec<_> = ours
+            .fields()
+            .filter(|f| theirs.field(f.name()).is_none())
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        match self
+            .table
+            .clone()
+            .add_columns()
+            .with_fields(missing)
+            .with_commit_properties(without_log_cleanup())
+            .await
+        {
+            Ok(upgraded) => self.table = upgraded,
+            Err(DeltaTableError::Transaction {
+                source: TransactionError::CommitConflict(_),
+            })
+            | Err(DeltaTableError::VersionAlreadyExists(_)) => {
+                self.table.update_incremental(None).await?;
+            }
+            Err(e) => return Err(e),
+        }
         Ok(())
     }
 
@@ -324,6 +363,7 @@ impl IngestIndex {
             return Ok(0);
         }
         self.refresh().await?;
+        self.add_missing_columns().await?;
         let mut by_date: BTreeMap<Option<String>, Vec<LogicalFileView>> = BTreeMap::new();
         for file in self.table.snapshot()?.log_data().iter() {
             let date = delivery_date_of(&file);
@@ -363,6 +403,30 @@ impl IngestIndex {
             }
         }
         Ok(compacted)
+    }
+
+    /// Every object the index holds whose delivery date is in `days`; for `None`, every
+    /// object (those of keys without CloudTrail's layout too).
+    pub async fn objects(
+        &self,
+        days: Option<&std::ops::RangeInclusive<chrono::NaiveDate>>,
+    ) -> DeltaResult<Vec<IngestedObject>> {
+        let Some(table) = self.table() else {
+            return Ok(Vec::new());
+        };
+        let store = table.log_store().object_store(None);
+        let mut objects = Vec::new();
+        for file in table.snapshot()?.log_data().iter() {
+            if let Some(days) = days {
+                let date = delivery_date_of(&file)
+                    .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+                if !date.is_some_and(|d| days.contains(&d)) {
+                    continue;
+                }
+            }
+            objects.extend(read_file(store.as_ref(), &file).await?);
+        }
+        Ok(objects)
     }
 
     /// Rows in the index (every file's row count, from the footers).
@@ -415,6 +479,9 @@ async fn write_file(
             )
             .with_timezone("UTC"),
         ),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.sha256.as_deref()),
+        )),
     ];
     let batch = RecordBatch::try_new(file_schema(), columns)?;
     let properties = WriterProperties::builder()
@@ -525,12 +592,19 @@ async fn read_file(
             .as_any()
             .downcast_ref::<TimestampMicrosecondArray>()
             .ok_or_else(|| DeltaTableError::Generic("index committed_at is not µs".into()))?;
+        // Files an older release wrote have no hashes.
+        let hashes = batch
+            .column_by_name(SHA256)
+            .and_then(|c| c.as_string_opt::<i32>());
         for row in 0..batch.num_rows() {
             rows.push(IngestedObject {
                 ingest_id: ids.value(row).to_owned(),
                 uri: uris.is_valid(row).then(|| uris.value(row).to_owned()),
                 version: u64::try_from(versions.value(row)).unwrap_or(0),
                 committed_at_ms: times.value(row) / 1000,
+                sha256: hashes
+                    .filter(|h| h.is_valid(row))
+                    .map(|h| h.value(row).to_owned()),
             });
         }
     }

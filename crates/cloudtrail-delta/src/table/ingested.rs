@@ -37,6 +37,10 @@ pub const INGEST_ID_PREFIX: &str = "cloudtrail-delta/";
 /// The key of the object URIs in an ingest commit's `commitInfo`.
 pub const SOURCES_KEY: &str = "cloudtrail_delta.sources";
 
+/// The key of the objects' SHA-256 values (hex, of the uncompressed bytes, in the order of
+/// the URIs) in an ingest commit's `commitInfo`.
+pub const SHA256_KEY: &str = "cloudtrail_delta.sha256";
+
 /// Commit files read at once when catching up with the log.
 const COMMIT_READS_IN_FLIGHT: usize = 16;
 
@@ -51,6 +55,9 @@ pub struct IngestedObject {
     pub version: u64,
     /// When that commit was made, in milliseconds since the epoch.
     pub committed_at_ms: i64,
+    /// The SHA-256 of the object's uncompressed bytes, in hex; `None` for objects committed
+    /// before the hash was recorded, and where only a checkpoint names the id.
+    pub sha256: Option<String>,
 }
 
 impl IngestedObject {
@@ -94,6 +101,8 @@ struct CommitInfo {
     timestamp: Option<i64>,
     #[serde(rename = "cloudtrail_delta.sources")]
     sources: Option<Vec<String>>,
+    #[serde(rename = "cloudtrail_delta.sha256")]
+    sha256: Option<Vec<Option<String>>>,
 }
 
 /// The objects commit `version` records as ingested; `None` when the commit file is gone
@@ -108,6 +117,7 @@ pub async fn read_commit(
     let mut txns = Vec::new();
     let mut timestamp = None;
     let mut sources = None;
+    let mut hashes = None;
     for line in commit.split(|b| *b == b'\n') {
         // Only transaction and commit-info lines need parsing; the others are skipped unread.
         let is_txn = memchr::memmem::find(line, b"\"txn\"").is_some();
@@ -121,16 +131,19 @@ pub async fn read_commit(
         if let Some(info) = parsed.commit_info {
             timestamp = info.timestamp;
             sources = info.sources;
+            hashes = info.sha256;
         }
     }
     // The URIs pair with the transactions in order when the commit has one of each (ours do).
     let sources = sources.filter(|s| s.len() == txns.len());
+    let hashes = hashes.filter(|h| h.len() == txns.len());
     let objects = txns
         .into_iter()
         .enumerate()
         .filter(|(_, txn)| txn.app_id.starts_with(INGEST_ID_PREFIX))
         .map(|(i, txn)| IngestedObject {
             uri: sources.as_ref().map(|s| s[i].clone()),
+            sha256: hashes.as_ref().and_then(|h| h[i].clone()),
             version,
             committed_at_ms: timestamp.or(txn.last_updated).unwrap_or(0),
             ingest_id: txn.app_id,
@@ -258,6 +271,7 @@ impl RecentIngests {
                     uri: None,
                     version,
                     committed_at_ms,
+                    sha256: None,
                 });
             }
         }

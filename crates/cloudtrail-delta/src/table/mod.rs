@@ -40,9 +40,10 @@ use deltalake::{DeltaTable, DeltaTableBuilder};
 use self::commit::{CommitMode, without_log_cleanup};
 use self::evolution::{Incompatible, fields_to_add, missing_fields};
 use self::ingest_index::IngestIndex;
-use self::ingested::{IngestedObject, RecentIngests, SOURCES_KEY, delivery_day};
+use self::ingested::{IngestedObject, RecentIngests, SHA256_KEY, SOURCES_KEY, delivery_day};
 use self::layout::stats_columns;
 use crate::writer::LogWriter;
+use cloudtrail_parse::Sha256Hash;
 use cloudtrail_parse::schema::{EVENT_DATE, LogKind};
 use deltalake::kernel::LogicalFileView;
 use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt};
@@ -358,13 +359,13 @@ impl LogTable {
         LogWriter::for_table(&self.table, self.kind, TARGET_FILE_SIZE)
     }
 
-    /// Commits `adds` as one append carrying the ingest id of every object they hold
-    /// (`objects`: ingest id and URI of each). When the commit is due a checkpoint, extends
-    /// the ingest index first, then writes the checkpoint (see the module docs).
+    /// Commits `adds` as one append carrying the ingest id of every object they hold, and
+    /// its URI and SHA-256 for the ingest index. When the commit is due a checkpoint,
+    /// extends the ingest index first, then writes the checkpoint (see the module docs).
     pub async fn commit(
         &mut self,
         adds: Vec<Add>,
-        objects: &[(&str, &str)],
+        objects: &[NewObject<'_>],
     ) -> Result<CommitOutcome, DeltaTableError> {
         let mut retried_metadata = false;
         loop {
@@ -405,19 +406,23 @@ impl LogTable {
     async fn commit_once(
         &mut self,
         adds: Vec<Add>,
-        objects: &[(&str, &str)],
+        objects: &[NewObject<'_>],
     ) -> Result<CommitOutcome, DeltaTableError> {
         let now = chrono::Utc::now();
         let transactions = objects
             .iter()
-            .map(|(ingest_id, uri)| {
-                Transaction::new_with_last_update(*ingest_id, 1, Some(last_updated(uri, now)))
+            .map(|o| {
+                Transaction::new_with_last_update(o.ingest_id, 1, Some(last_updated(o.uri, now)))
             })
             .collect();
-        let sources: Vec<&str> = objects.iter().map(|(_, uri)| *uri).collect();
+        let sources: Vec<&str> = objects.iter().map(|o| o.uri).collect();
+        let hashes: Vec<String> = objects.iter().map(|o| o.sha256.to_hex()).collect();
         let properties = without_log_cleanup()
             .with_application_transactions(transactions)
-            .with_metadata([(SOURCES_KEY.to_owned(), serde_json::json!(sources))])
+            .with_metadata([
+                (SOURCES_KEY.to_owned(), serde_json::json!(sources)),
+                (SHA256_KEY.to_owned(), serde_json::json!(hashes)),
+            ])
             // The checkpoint waits for the index (below).
             .with_create_checkpoint(false)
             .with_max_retries(100);
@@ -438,12 +443,13 @@ impl LogTable {
                 let retries = done.metrics.num_retries;
                 self.table.state = Some(done.snapshot());
                 if let Ingested::Loaded { recent, .. } = &mut self.ingested {
-                    for (ingest_id, uri) in objects {
+                    for (object, sha256) in objects.iter().zip(hashes) {
                         recent.insert(IngestedObject {
-                            ingest_id: (*ingest_id).to_owned(),
-                            uri: Some((*uri).to_owned()),
+                            ingest_id: object.ingest_id.to_owned(),
+                            uri: Some(object.uri.to_owned()),
                             version,
                             committed_at_ms: now.timestamp_millis(),
+                            sha256: Some(sha256),
                         });
                     }
                 }
@@ -466,12 +472,9 @@ impl LogTable {
                 source: TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
             }) => {
                 self.refresh().await?;
-                let held = self
-                    .holds(objects)
-                    .await?
-                    .into_iter()
-                    .filter(|h| *h)
-                    .count();
+                let asked: Vec<(&str, &str)> =
+                    objects.iter().map(|o| (o.ingest_id, o.uri)).collect();
+                let held = self.holds(&asked).await?.into_iter().filter(|h| *h).count();
                 if held == objects.len() {
                     Ok(CommitOutcome::AlreadyIngested)
                 } else {
@@ -505,6 +508,16 @@ impl LogTable {
         recent.forget_through(version);
         deltalake::protocol::checkpoints::create_checkpoint(&self.table, None).await
     }
+}
+
+/// One object an ingest commit records.
+#[derive(Debug, Clone, Copy)]
+pub struct NewObject<'a> {
+    /// Its ingest id (see [`crate::SourceObject::ingest_id`]).
+    pub ingest_id: &'a str,
+    pub uri: &'a str,
+    /// The SHA-256 of its uncompressed bytes.
+    pub sha256: Sha256Hash,
 }
 
 /// The `lastUpdated` of an object's `txn` action: now, or for a backfill (an object whose key
