@@ -19,7 +19,16 @@ nest and hold non-ASCII text. Access keys and role sessions that calls create ar
 later calls of their account, and Insights name the API whose calls they count.
 
   generate_logs.py --out DIR [--files N] [--records N] [--seed S] [--kind K] [--org o-…]
-                   [--digests] [--start 2024-04-30T22:00]
+                   [--digests [--signing-key KEY.pem --public-keys-out keys.json]]
+                   [--start 2024-04-30T22:00]
+
+Digests are signed as CloudTrail signs them (SHA256withRSA over digestEndTime, the digest's
+bucket/key, the SHA-256 of its uncompressed bytes and the previous digest's signature) when a
+signing key is given: a test's own key pair, since CloudTrail's private keys are CloudTrail's.
+The signature goes where a local copy can keep it, a `<digest>.sig` file holding its hex (in
+S3 it is the object's `signature` metadata); --public-keys-out writes the public key as
+`aws cloudtrail list-public-keys` prints it. Without a key, each digest carries a stand-in
+signature and no sidecar.
   generate_logs.py --single --records N > one.json.gz     # one file, to stdout
 """
 import argparse
@@ -505,8 +514,49 @@ def folder_of(org, account, kind_folder, region, t):
     return f"AWSLogs/{org_part}{account}/{kind_folder}/{region}/{t:%Y/%m/%d}"
 
 
-def digest(d, bucket, org, account, region, hour, files, previous):
-    """The digest of one hour of one account-region (unsigned: signing keys are CloudTrail's)."""
+def public_key_der(private_key):
+    """The PKCS#1 DER of a private key's public key: what ListPublicKeys returns (base64)."""
+    from cryptography.hazmat.primitives import serialization
+    return private_key.public_key().public_bytes(serialization.Encoding.DER,
+                                                 serialization.PublicFormat.PKCS1)
+
+
+def fingerprint(private_key):
+    """The key's fingerprint, as digests name it: hex, 32 digits (the MD5 of its DER)."""
+    return hashlib.md5(public_key_der(private_key)).hexdigest()
+
+
+def public_keys(private_key, start=datetime(2020, 1, 1, tzinfo=timezone.utc),
+                end=datetime(2030, 1, 1, tzinfo=timezone.utc)):
+    """The key as `aws cloudtrail list-public-keys` prints it."""
+    import base64
+    return {"PublicKeyList": [{
+        "Value": base64.b64encode(public_key_der(private_key)).decode(),
+        "ValidityStartTime": start.isoformat(), "ValidityEndTime": end.isoformat(),
+        "Fingerprint": fingerprint(private_key)}]}
+
+
+def string_to_sign(body, text):
+    """What a digest's signature covers."""
+    return "\n".join([body["digestEndTime"], f'{body["digestS3Bucket"]}/{body["digestS3Object"]}',
+                      hashlib.sha256(text).hexdigest(),
+                      body["previousDigestSignature"] or "null"]).encode()
+
+
+def sign(private_key, message):
+    """SHA256withRSA (RSASSA-PKCS1-v1_5), in hex."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    return private_key.sign(message, padding.PKCS1v15(), hashes.SHA256()).hex()
+
+
+def load_key(path):
+    from cryptography.hazmat.primitives import serialization
+    return serialization.load_pem_private_key(pathlib.Path(path).read_bytes(), password=None)
+
+
+def digest(d, bucket, org, account, region, hour, files, previous, key_pair=None):
+    """The digest of one hour of one account-region, signed with `key_pair` if given."""
     end = hour + timedelta(hours=1)
     key = (f"{folder_of(org, account, 'CloudTrail-Digest', region, end)}/"
            f"{account}_CloudTrail-Digest_{region}_main_{region}_{end:%Y%m%dT%H%M%SZ}.json.gz")
@@ -515,7 +565,8 @@ def digest(d, bucket, org, account, region, hour, files, previous):
         "awsAccountId": account,
         "digestStartTime": iso(hour), "digestEndTime": iso(end),
         "digestS3Bucket": bucket, "digestS3Object": key,
-        "digestPublicKeyFingerprint": d.hex(32), "digestSignatureAlgorithm": "SHA256withRSA",
+        "digestPublicKeyFingerprint": fingerprint(key_pair) if key_pair else d.hex(32),
+        "digestSignatureAlgorithm": "SHA256withRSA",
         "newestEventTime": max(times) if times else None,
         "oldestEventTime": min(times) if times else None,
         "previousDigestS3Bucket": previous and bucket,
@@ -526,9 +577,10 @@ def digest(d, bucket, org, account, region, hour, files, previous):
         "logFiles": files,
     }
     text, data = document_plain(body)
-    # A stand-in for the signature CloudTrail puts in the object's metadata, so that each
-    # digest names its predecessor's as CloudTrail's chain does.
-    return key, data, {"key": key, "hash": hashlib.sha256(text).hexdigest(), "signature": d.hex(512)}
+    # Without a key, a stand-in for the signature, so that each digest still names its
+    # predecessor's as CloudTrail's chain does.
+    signature = sign(key_pair, string_to_sign(body, text)) if key_pair else d.hex(512)
+    return key, data, {"key": key, "hash": hashlib.sha256(text).hexdigest(), "signature": signature}
 
 
 def document_plain(body):
@@ -540,8 +592,11 @@ def document_plain(body):
 
 
 def generate(out, files, records, seed, kind, org=None, digests=False, start=None,
-             bucket="cloudtrail-logs"):
-    """Writes the files under `out`; returns their paths."""
+             bucket="cloudtrail-logs", signing_key=None):
+    """Writes the files under `out`; returns their paths (not the `.sig` files of digests
+    signed with `signing_key`, a private key or a PEM file's path)."""
+    if isinstance(signing_key, (str, pathlib.Path)):
+        signing_key = load_key(signing_key)
     rng = random.Random(seed)
     d = Draw(rng)
     start = start or datetime(2024, 4, 30, 22, 0, tzinfo=timezone.utc)
@@ -569,10 +624,13 @@ def generate(out, files, records, seed, kind, org=None, digests=False, start=Non
         previous = {}
         for (account, region, hour), logs in sorted(listed.items()):
             key, data, previous[(account, region)] = digest(
-                d, bucket, org, account, region, hour, logs, previous.get((account, region)))
+                d, bucket, org, account, region, hour, logs, previous.get((account, region)),
+                signing_key)
             path = pathlib.Path(out) / key
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
+            if signing_key:
+                path.with_name(path.name + ".sig").write_text(previous[(account, region)]["signature"])
             written.append(path)
     return sorted(written)
 
@@ -587,6 +645,9 @@ def main():
     parser.add_argument("--kind", choices=sorted(FOLDERS), default="cloudtrail")
     parser.add_argument("--org", help="organization id: keys under AWSLogs/<org>/<account>/")
     parser.add_argument("--digests", action="store_true", help="also one digest per hour and account-region")
+    parser.add_argument("--signing-key", help="PEM RSA private key to sign the digests with")
+    parser.add_argument("--public-keys-out", help="write the signing key's public key here, as "
+                        "`aws cloudtrail list-public-keys` prints it")
     parser.add_argument("--start", help="delivery time of the first files, UTC (default 2024-04-30T22:00)")
     parser.add_argument("--single", action="store_true", help="one file, to stdout")
     args = parser.parse_args()
@@ -600,8 +661,13 @@ def main():
         return
     if not args.out:
         parser.error("--out is required (or --single)")
+    key_pair = load_key(args.signing_key) if args.signing_key else None
     generate(args.out, args.files, args.records, args.seed, args.kind, args.org, args.digests,
-             start)
+             start, signing_key=key_pair)
+    if args.public_keys_out:
+        if not key_pair:
+            parser.error("--public-keys-out needs --signing-key")
+        pathlib.Path(args.public_keys_out).write_text(json.dumps(public_keys(key_pair), indent=2))
 
 
 if __name__ == "__main__":

@@ -114,3 +114,43 @@ def check_rows(rows, sources):
         assert drop_nulls(record) == drop_nulls(source), key
         assert row["event_date"].isoformat() == event_day(source)
     return rows
+
+
+DIGEST_OURS = OURS | {"signature", "signatureAlgorithm", "signatureSource"}
+
+
+def source_digests(root, uri_of=lambda path: path.resolve().as_uri()):
+    """Every digest file under `root` (…/CloudTrail-Digest/…), parsed, by the URI `uri_of`
+    gives it."""
+    out = {}
+    for path in sorted(root.rglob("*.json.gz")):
+        if "CloudTrail-Digest" in path.parts:
+            out[uri_of(path)] = json.loads(gzip.decompress(path.read_bytes()))
+    return out
+
+
+def check_digest_rows(rows, digests):
+    """Checks that `rows` of a digests table are exactly one per log file each digest of
+    `digests` lists (one for a digest that lists none), every value equal to its source."""
+    expected = sum(max(1, len(d["logFiles"])) for d in digests.values())
+    assert len(rows) == expected, (len(rows), expected)
+    by_digest = {}
+    for row in rows:
+        by_digest.setdefault(row["_source_uri"], []).append(row)
+    assert set(by_digest) == set(digests)
+    for uri, digest in digests.items():
+        files = []
+        for row in by_digest[uri]:
+            fields = {k: v for k, v in row.items() if k not in DIGEST_OURS}
+            record = rebuild(fields)
+            if row["_rescued_data"] is not None:
+                record = merge(record, json.loads(row["_rescued_data"]))
+            log_file = record.pop("logFile", None)
+            if log_file is not None:
+                files.append(log_file)
+            head = {k: v for k, v in digest.items() if k != "logFiles"}
+            assert drop_nulls(record) == drop_nulls(head), uri
+            assert row["event_date"].isoformat() == digest["digestEndTime"][:10]
+        key = lambda f: f["s3Object"]
+        assert sorted(drop_nulls(files), key=key) == sorted(drop_nulls(digest["logFiles"]), key=key), uri
+    return rows

@@ -26,6 +26,23 @@ LOCK_TABLE = "delta_log"
 CLOUDTRAIL = f"s3://{BUCKET}/tables/cloudtrail"
 INSIGHTS = f"s3://{BUCKET}/tables/cloudtrail_insights"
 AGGREGATED = f"s3://{BUCKET}/tables/cloudtrail_aggregated"
+DIGESTS = f"s3://{BUCKET}/tables/cloudtrail_digests"
+
+
+def sample_logs():
+    """The sample log and digest files (not the digests' `.sig` files nor the public keys)."""
+    return [p for p in SAMPLES.rglob("*") if p.name.endswith((".json", ".json.gz"))
+            and "AWSLogs" in p.parts]
+
+
+def signature_metadata(path):
+    """A digest's signature as CloudTrail stores it, in the object's metadata (the samples keep
+    it in a `.sig` file beside the digest)."""
+    sidecar = path.with_name(path.name + ".sig")
+    if not sidecar.exists():
+        return {}
+    return {"Metadata": {"signature": sidecar.read_text().strip(),
+                         "signature-algorithm": "SHA256withRSA"}}
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +78,7 @@ def function(aws, ingest_requests, tmp_path_factory):
         "CLOUDTRAIL_TABLE_URI": CLOUDTRAIL,
         "INSIGHTS_TABLE_URI": INSIGHTS,
         "AGGREGATED_TABLE_URI": AGGREGATED,
+        "DIGEST_TABLE_URI": DIGESTS,
         "AWS_S3_LOCKING_PROVIDER": "dynamodb",
         "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE,
     }
@@ -79,7 +97,7 @@ def tagged(tag, relative):
 
 def upload(aws, path, key):
     s3 = aws.client("s3")
-    s3.upload_file(str(path), BUCKET, key)
+    s3.upload_file(str(path), BUCKET, key, ExtraArgs=signature_metadata(path))
     return s3.head_object(Bucket=BUCKET, Key=key)
 
 
@@ -107,12 +125,12 @@ def rows_from(aws, table, keys):
 
 def test_s3_events_land_every_value(aws, function, tmp_path):
     """Samples and generated logs, one with spaces and `+` in its key, each announced by an S3
-    event; a digest is skipped. Every value reads back from S3 equal to the source."""
+    event; digests land in their table. Every value reads back from S3 equal to the source."""
     logs = generate(tmp_path / "gen", files=3, records=40, seed=11)
     insights = generate(tmp_path / "ins", files=1, records=3, seed=12, kind="insights")
     paths_by_key = {str(p.relative_to(tmp_path / "gen")): p for p in logs}
     paths_by_key.update({str(p.relative_to(tmp_path / "ins")): p for p in insights})
-    for sample in SAMPLES.rglob("*.json*"):
+    for sample in sample_logs():
         paths_by_key[tagged("samples", sample.relative_to(SAMPLES))] = sample
     odd = "AWSLogs/odd prefix+1/123456789012/CloudTrail/eu-west-1/2024/04/30/copy of+log (2).json.gz"
     paths_by_key[odd] = logs[0]
@@ -126,8 +144,13 @@ def test_s3_events_land_every_value(aws, function, tmp_path):
         assert result["uri"] == f"s3://{BUCKET}/{key}"
 
     digests = [k for k in paths_by_key if "CloudTrail-Digest" in k]
-    assert digests and all(outcomes[k] == "skipped" for k in digests)
-    assert all(v == "ingested" for k, v in outcomes.items() if k not in digests), outcomes
+    assert digests and all(v == "ingested" for v in outcomes.values()), outcomes
+    landed = {r["_source_uri"]: r for r in table_rows(DIGESTS, aws.storage_options())}
+    for key in digests:
+        row = landed[f"s3://{BUCKET}/{key}"]
+        assert row["signatureSource"] == "s3-metadata"
+        assert row["signature"] == paths_by_key[key].with_name(
+            paths_by_key[key].name + ".sig").read_text().strip()
 
     ct_sources = sources_of(paths_by_key, "CloudTrail")
     ins_sources = sources_of(paths_by_key, "CloudTrail-Insight")
@@ -384,14 +407,16 @@ def test_the_bundled_events_work_as_documented(aws, tmp_path):
     bucket = "my-cloudtrail-logs"
     s3 = aws.client("s3")
     s3.create_bucket(Bucket=bucket)
-    for sample in SAMPLES.rglob("*.json*"):
-        s3.upload_file(str(sample), bucket, str(sample.relative_to(SAMPLES)))
+    for sample in sample_logs():
+        s3.upload_file(str(sample), bucket, str(sample.relative_to(SAMPLES)),
+                       ExtraArgs=signature_metadata(sample))
     ct = ("AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30/"
           "123456789012_CloudTrail_us-east-1_20240430T2200Z_41ACC356B8C5CEC9.json.gz")
     copy = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/04/30/copy of+log.json.gz"
     s3.upload_file(str(SAMPLES / ct), bucket, copy)
     tables = {"CLOUDTRAIL_TABLE_URI": f"s3://{bucket}/delta/cloudtrail",
-              "INSIGHTS_TABLE_URI": f"s3://{bucket}/delta/insights"}
+              "INSIGHTS_TABLE_URI": f"s3://{bucket}/delta/insights",
+              "DIGEST_TABLE_URI": f"s3://{bucket}/delta/digests"}
     function = LambdaRuntime(tmp_path, {**aws.env(), "LOG_BUCKET": bucket, **tables,
                                         "AWS_S3_LOCKING_PROVIDER": "dynamodb",
                                         "DELTA_DYNAMO_TABLE_NAME": LOCK_TABLE}, instances=1)
@@ -404,7 +429,7 @@ def test_the_bundled_events_work_as_documented(aws, tmp_path):
     expected = {
         "s3-cloudtrail.json": ("ingested", "cloudtrail"),
         "s3-insights.json": ("ingested", "insights"),
-        "s3-digest.json": ("skipped", None),
+        "s3-digest.json": ("ingested", "digest"),
         "s3-key-with-spaces-and-plus.json": ("ingested", "cloudtrail"),
         "eventbridge-object-created.json": ("already_ingested", "cloudtrail"),
     }

@@ -12,7 +12,7 @@ import pytest
 from deltalake import DeltaTable
 
 from logs import generate
-from readback import check_table, source_records
+from readback import check_digest_rows, check_table, source_digests, source_records, table_rows
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
@@ -20,7 +20,8 @@ BIN = os.environ.get("CLOUDTRAIL_DELTA_BIN", str(ROOT / "target" / "debug" / "cl
 
 
 def ingest(tmp, *sources, check=True):
-    cmd = [BIN, "ingest", "--table", str(tmp / "ct"), "--insights-table", str(tmp / "insights"), *map(str, sources)]
+    cmd = [BIN, "ingest", "--table", str(tmp / "ct"), "--insights-table", str(tmp / "insights"),
+           "--digest-table", str(tmp / "digests"), *map(str, sources)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
@@ -29,7 +30,9 @@ def ingest(tmp, *sources, check=True):
 
 def test_every_value_of_the_samples_reads_back(tmp_path):
     result = ingest(tmp_path, SAMPLES)
-    assert "skipped: 2 (digest: 2)" in result.stdout
+    assert "digest: 3 files ingested" in result.stdout, result.stdout
+    digest_rows = check_digest_rows(table_rows(tmp_path / "digests"), source_digests(SAMPLES))
+    assert {r["signatureSource"] for r in digest_rows} == {"unsigned-local"}
     rows = check_table(tmp_path / "ct", source_records(SAMPLES, "CloudTrail"))
     check_table(tmp_path / "insights", source_records(SAMPLES, "CloudTrail-Insight"))
     # The all-fields example exercises what the generator does not: spot-check typed columns.
@@ -71,7 +74,10 @@ def test_generated_logs_of_every_kind_and_layout_read_back(tmp_path):
     generate(logs, files=2, records=80, seed=9, kind="network")
     generate(logs, files=2, records=20, seed=10, kind="network", org="o-aa11bb22cc")
     result = ingest(tmp_path, logs)
-    assert "skipped: 6 (digest: 6)" in result.stdout, result.stdout
+    assert "digest: 6 files ingested" in result.stdout, result.stdout
+    digests = source_digests(logs)
+    assert len(digests) == 6
+    check_digest_rows(table_rows(tmp_path / "digests"), digests)
     sources = {**source_records(logs, "CloudTrail"),
                **source_records(logs, "CloudTrail-NetworkActivity")}
     rows = check_table(tmp_path / "ct", sources)
@@ -295,7 +301,8 @@ def test_the_index_holds_the_sha256_of_each_sample_uncompressed(tmp_path):
     for table in ("ct", "insights"):
         index = DeltaTable(str(tmp_path / table / "_ingest_index")).to_pyarrow_table()
         stored.update(zip(index.column("source_uri").to_pylist(), index.column("sha256").to_pylist()))
-    logs = [p for p in SAMPLES.rglob("*.json*") if "CloudTrail-Digest" not in str(p)]
+    logs = [p for p in SAMPLES.rglob("*") if p.name.endswith((".json", ".json.gz"))
+            and "AWSLogs" in p.parts and "CloudTrail-Digest" not in p.parts]
     assert sorted(stored) == sorted(p.resolve().as_uri() for p in logs)
     for path in logs:
         gunzip = subprocess.run(["gunzip", "-c", "-f", str(path)], capture_output=True, check=True)

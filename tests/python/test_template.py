@@ -29,7 +29,7 @@ def test_the_new_bucket_frees_what_vacuum_deletes_under_the_tables_prefix():
     commit_files = [r for r in rules.values() if "commit-files" in r["Id"]]
     assert sorted(r["Prefix"] for r in commit_files) == [
         "tables/cloudtrail/_delta_log/_commit_", "tables/cloudtrail_aggregated/_delta_log/_commit_",
-        "tables/cloudtrail_insights/_delta_log/_commit_"]
+        "tables/cloudtrail_digests/_delta_log/_commit_", "tables/cloudtrail_insights/_delta_log/_commit_"]
     assert all(r["ExpirationInDays"] == 40 for r in commit_files)
     # Noncurrent versions kept for good when asked.
     off = expand(NoncurrentVersionDays=0)["LogBucket"]["Properties"]["LifecycleConfiguration"]
@@ -102,7 +102,7 @@ def test_only_the_stacks_own_rule_and_bucket_may_send_to_the_queue_over_tls():
             assert "aws:SourceArn" in str(statement["Condition"]), statement
 
 
-TABLES = ("cloudtrail", "cloudtrail_insights", "cloudtrail_aggregated")
+TABLES = ("cloudtrail", "cloudtrail_insights", "cloudtrail_aggregated", "cloudtrail_digests")
 ROLE = {"ingest": {"Fn::GetAtt": ["IngestFunctionRole", "Arn"]},
         "maintenance": {"Fn::GetAtt": ["MaintenanceFunctionRole", "Arn"]}}
 WRITES = {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ReplicateObject",
@@ -294,9 +294,9 @@ def test_by_default_no_function_reserves_concurrency():
 
 
 GLUE_TABLES = {"CloudTrailGlueTable": "cloudtrail", "InsightsGlueTable": "cloudtrail_insights",
-               "AggregatedGlueTable": "cloudtrail_aggregated"}
+               "AggregatedGlueTable": "cloudtrail_aggregated", "DigestsGlueTable": "cloudtrail_digests"}
 TABLE_URIS = {"cloudtrail": "CLOUDTRAIL_TABLE_URI", "cloudtrail_insights": "INSIGHTS_TABLE_URI",
-              "cloudtrail_aggregated": "AGGREGATED_TABLE_URI"}
+              "cloudtrail_aggregated": "AGGREGATED_TABLE_URI", "cloudtrail_digests": "DIGEST_TABLE_URI"}
 
 
 @pytest.mark.parametrize("parameters", [{}, {"TablesBucket": "new", "TablesPrefix": "lake/"},

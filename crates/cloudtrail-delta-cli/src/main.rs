@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use cloudtrail_delta::ingest::{BatchItem, IngestError};
 use cloudtrail_delta::parse::route::{SkipReason, delivery_date};
 use cloudtrail_delta::settings::{self, CommitBatch, Program, Settings};
+use cloudtrail_delta::source::Opened;
 use cloudtrail_delta::source::local::local_files;
 use cloudtrail_delta::source::s3::{S3Object, S3Source};
 use cloudtrail_delta::table::commit::{self, CommitMode};
@@ -48,6 +49,10 @@ struct TableArgs {
     /// [default: ./delta/cloudtrail_aggregated]
     #[arg(long, env = settings::AGGREGATED_TABLE_URI)]
     aggregated_table: Option<String>,
+    /// The digests table (one row per log file each digest lists)
+    /// [default: ./delta/cloudtrail_digests]
+    #[arg(long, env = settings::DIGEST_TABLE_URI)]
+    digest_table: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -115,11 +120,12 @@ fn read_settings(flags: &[(&str, &Option<String>)]) -> anyhow::Result<Settings> 
 }
 
 impl TableArgs {
-    fn flags(&self) -> [(&'static str, &Option<String>); 3] {
+    fn flags(&self) -> [(&'static str, &Option<String>); 4] {
         [
             (settings::CLOUDTRAIL_TABLE_URI, &self.table),
             (settings::INSIGHTS_TABLE_URI, &self.insights_table),
             (settings::AGGREGATED_TABLE_URI, &self.aggregated_table),
+            (settings::DIGEST_TABLE_URI, &self.digest_table),
         ]
     }
 }
@@ -283,9 +289,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
             Input::Local(path) => match SourceObject::local(&path) {
                 Ok(object) => BatchItem {
                     object,
-                    open: Arc::new(move || {
-                        File::open(&path).map(|file| Box::new(file) as Box<dyn Read + Send>)
-                    }),
+                    open: Arc::new(move || File::open(&path).map(Opened::bytes)),
                 },
                 Err(e) => {
                     summary
@@ -308,7 +312,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     batch.ingest(&mut ingester, &mut summary, &progress).await;
     progress.finish_and_clear();
 
-    for kind in [LogKind::CloudTrail, LogKind::Insights, LogKind::Aggregated] {
+    for kind in LogKind::ALL {
         let (files, records) = summary.ingested.get(&kind).copied().unwrap_or_default();
         if let Some(table) = ingester.table(kind) {
             let version = table.version().map_or("none".to_owned(), |v| v.to_string());
@@ -434,7 +438,6 @@ impl Summary {
 
 fn skip_label(reason: SkipReason) -> &'static str {
     match reason {
-        SkipReason::Digest => "digest",
         SkipReason::FolderMarker => "folder marker",
         SkipReason::NotALog => "not a log",
     }

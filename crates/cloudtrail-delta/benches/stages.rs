@@ -74,6 +74,7 @@ fn parse(json: &[u8]) -> Vec<RecordBatch> {
     parse_log(
         LogKind::CloudTrail,
         "s3://bench/object.json.gz",
+        &Default::default(),
         Cursor::new(json.to_vec()),
         Limits::default(),
         |batch| {
@@ -123,6 +124,7 @@ fn small_objects(c: &mut Criterion) {
         cloudtrail: dir.path().join("ct").to_string_lossy().into_owned(),
         insights: dir.path().join("ins").to_string_lossy().into_owned(),
         aggregated: None,
+        digests: None,
     });
     let content = gzip(&log_json(300));
     let mut n = 0u64;

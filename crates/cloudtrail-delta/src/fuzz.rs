@@ -25,6 +25,7 @@ pub fn decode_log(data: &[u8]) -> Result<u64, String> {
     parse_log(
         kind,
         "s3://fuzz/object.json.gz",
+        &Default::default(),
         Cursor::new(object.to_vec()),
         Limits::default(),
         |batch| {

@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::runtime::budget::{Budget, OverBudget};
 use crate::settings::{DEFAULT_PARALLEL_READS, Settings, TableUris};
-use crate::source::SourceObject;
+use crate::source::{Opened, SourceObject};
 use crate::table::commit::CommitMode;
 use crate::table::{CommitOutcome, LogTable, NewObject};
 use crate::writer::LogWriter;
@@ -67,11 +67,11 @@ pub enum Cause {
          CLOUDTRAIL_DELTA_MAX_OBJECT_BYTES or --max-object-bytes to ingest it)"
     )]
     ObjectTooLarge { size: u64, limit: u64 },
-    #[error(
-        "no table is set for {kind} events: set AGGREGATED_TABLE_URI (the template sets it) \
-         or --aggregated-table"
-    )]
-    NoTable { kind: LogKind },
+    #[error("no table is set for {kind} objects: set {variable} (the template sets it)")]
+    NoTable {
+        kind: LogKind,
+        variable: &'static str,
+    },
 }
 
 /// What ingesting one object came to.
@@ -115,7 +115,7 @@ pub struct Report {
 
 /// Opens an object's bytes as delivered (gzip or plain JSON); may be called again when the
 /// object has to be re-read.
-pub type Opener = Arc<dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Send + Sync>;
+pub type Opener = Arc<dyn Fn() -> std::io::Result<Opened> + Send + Sync>;
 
 /// One object of a batch (see [`Ingester::ingest_batch`]).
 #[derive(Clone)]
@@ -228,7 +228,10 @@ impl Ingester {
             let uri = self
                 .uris
                 .of(kind)
-                .ok_or(Cause::NoTable { kind })?
+                .ok_or(Cause::NoTable {
+                    kind,
+                    variable: crate::settings::table_variable(kind),
+                })?
                 .to_owned();
             let table =
                 LogTable::open_or_create(&uri, kind, &self.storage_options, &self.commit_mode)
@@ -262,7 +265,7 @@ impl Ingester {
                     .ok()
                     .and_then(|mut held| held.take())
                     .ok_or_else(|| std::io::Error::other("the object was opened already"))?;
-                Ok(Box::new(open()?) as Box<dyn Read + Send>)
+                Ok(Opened::bytes(open()?))
             }),
         };
         let mut results = self.ingest_batch(std::slice::from_ref(&item)).await;
@@ -486,10 +489,9 @@ struct Reading {
 
 impl Reading {
     /// Starts reading the object `open` gives. The parser runs ahead by at most one batch.
-    fn start<R, F>(kind: LogKind, uri: &str, open: F, limits: Limits) -> Self
+    fn start<F>(kind: LogKind, uri: &str, open: F, limits: Limits) -> Self
     where
-        R: Read + Send + 'static,
-        F: FnOnce() -> std::io::Result<R> + Send + 'static,
+        F: FnOnce() -> std::io::Result<Opened> + Send + 'static,
     {
         let (sender, batches) = mpsc::unbounded_channel();
         let uri = uri.to_owned();
@@ -640,17 +642,18 @@ fn newest_event_time(batch: &arrow::array::RecordBatch) -> Option<i64> {
 }
 
 /// Decodes and parses one object, sending full batches to the writer.
-fn parse_object<R: Read + Send + 'static>(
+fn parse_object(
     kind: LogKind,
     uri: &str,
-    open: impl FnOnce() -> std::io::Result<R>,
+    open: impl FnOnce() -> std::io::Result<Opened>,
     limits: Limits,
     batches: mpsc::UnboundedSender<Slotted>,
 ) -> Result<Parsed, Cause> {
     let started = Instant::now();
     let meter = Arc::new(Meter::default());
+    let opened = open().map_err(Cause::Open)?;
     let input = Metered {
-        inner: open().map_err(Cause::Open)?,
+        inner: opened.body,
         meter: meter.clone(),
         limit: limits.max_object_bytes,
     };
@@ -659,7 +662,7 @@ fn parse_object<R: Read + Send + 'static>(
     let slots = Arc::new(Semaphore::new(BATCHES_ALIVE));
     let next_slot = || futures::executor::block_on(slots.clone().acquire_owned()).ok();
     let mut slot = next_slot();
-    let parsed = parse_log(kind, uri, input, limits, |batch| {
+    let parsed = parse_log(kind, uri, &opened.metadata, input, limits, |batch| {
         let sent = match slot.take() {
             Some(held) => batches.send((batch, held)).is_ok(),
             None => false,

@@ -18,6 +18,8 @@ use crate::table::commit::CommitMode;
 pub const CLOUDTRAIL_TABLE_URI: &str = "CLOUDTRAIL_TABLE_URI";
 pub const INSIGHTS_TABLE_URI: &str = "INSIGHTS_TABLE_URI";
 pub const AGGREGATED_TABLE_URI: &str = "AGGREGATED_TABLE_URI";
+pub const DIGEST_TABLE_URI: &str = "DIGEST_TABLE_URI";
+
 pub const LOCKING_PROVIDER: &str = "AWS_S3_LOCKING_PROVIDER";
 pub const LOCK_TABLE_NAME: &str = "DELTA_DYNAMO_TABLE_NAME";
 pub const PARALLEL_READS: &str = "CLOUDTRAIL_DELTA_PARALLEL_READS";
@@ -90,6 +92,15 @@ pub const VARIABLES: &[Variable] = &[
         read_by: ALL,
         meaning: "The aggregated-events table. In the functions, without it aggregated-event \
                   objects fail, saying so.",
+    },
+    Variable {
+        name: DIGEST_TABLE_URI,
+        flag: Some("--digest-table"),
+        default: "./delta/cloudtrail_digests",
+        read_by: ALL,
+        meaning: "The digests table: one row per log file each CloudTrail-Digest file lists, \
+                  with the digest's signature. In the functions, without it digest objects \
+                  fail, saying so.",
     },
     Variable {
         name: LOCKING_PROVIDER,
@@ -226,6 +237,8 @@ pub struct TableUris {
     pub insights: String,
     /// None: aggregated-event objects fail, saying which setting names their table.
     pub aggregated: Option<String>,
+    /// None: digest objects fail, saying which setting names their table.
+    pub digests: Option<String>,
 }
 
 impl TableUris {
@@ -235,12 +248,13 @@ impl TableUris {
             LogKind::CloudTrail => Some(&self.cloudtrail),
             LogKind::Insights => Some(&self.insights),
             LogKind::Aggregated => self.aggregated.as_deref(),
+            LogKind::Digest => self.digests.as_deref(),
         }
     }
 
     /// Each kind with a table, and its table.
     pub fn all(&self) -> Vec<(LogKind, &str)> {
-        [LogKind::CloudTrail, LogKind::Insights, LogKind::Aggregated]
+        LogKind::ALL
             .into_iter()
             .filter_map(|kind| self.of(kind).map(|uri| (kind, uri)))
             .collect()
@@ -258,6 +272,7 @@ pub fn table_variable(kind: LogKind) -> &'static str {
         LogKind::CloudTrail => CLOUDTRAIL_TABLE_URI,
         LogKind::Insights => INSIGHTS_TABLE_URI,
         LogKind::Aggregated => AGGREGATED_TABLE_URI,
+        LogKind::Digest => DIGEST_TABLE_URI,
     }
 }
 
@@ -389,7 +404,9 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         let uri = match (self.value(name), program) {
             (Some(uri), _) => uri,
             (None, Program::Command) => variable(name).default.to_owned(),
-            (None, _) if name == AGGREGATED_TABLE_URI => return Ok(None),
+            (None, _) if name == AGGREGATED_TABLE_URI || name == DIGEST_TABLE_URI => {
+                return Ok(None);
+            }
             (None, _) => {
                 return Err(SettingsError(format!(
                     "{name} is not set (the Delta table URI, s3://…)"
@@ -411,6 +428,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             cloudtrail: required(CLOUDTRAIL_TABLE_URI)?,
             insights: required(INSIGHTS_TABLE_URI)?,
             aggregated: self.table(AGGREGATED_TABLE_URI, program)?,
+            digests: self.table(DIGEST_TABLE_URI, program)?,
         };
         let all = tables.all();
         for (i, (kind, uri)) in all.iter().enumerate() {

@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +16,7 @@ use arrow::array::{Array, AsArray};
 use cloudtrail_delta::ingest::BatchItem;
 use cloudtrail_delta::maintenance::{self, Policy, Upkeep};
 use cloudtrail_delta::parse::Sha256Hash;
+use cloudtrail_delta::source::Opened;
 use cloudtrail_delta::table::NewObject;
 use cloudtrail_delta::table::commit::CommitMode;
 use cloudtrail_delta::table::ingest_index::{INDEX_DIR, IngestIndex};
@@ -44,13 +45,13 @@ fn item_on(date: &str, name: &str) -> BatchItem {
     let content = Arc::new(log(3, name));
     BatchItem {
         object: object_on(date, name, &content),
-        open: Arc::new(move || Ok(Box::new(Cursor::new(content.to_vec())) as Box<dyn Read + Send>)),
+        open: Arc::new(move || Ok(Opened::bytes(Cursor::new(content.to_vec())))),
     }
 }
 
 async fn ingest_item(ingester: &mut cloudtrail_delta::Ingester, item: &BatchItem) -> Outcome {
-    let open = item.open.clone();
-    ingester.ingest(&item.object, move || open()).await.unwrap()
+    let mut results = ingester.ingest_batch(std::slice::from_ref(item)).await;
+    results.pop().expect("one result").unwrap()
 }
 
 fn settings() -> Policy {
@@ -253,6 +254,7 @@ async fn maintenance_upgrades_a_table_made_without_the_txn_retention() {
         cloudtrail: old.join("ct").to_str().unwrap().to_owned(),
         insights: old.join("insights").to_str().unwrap().to_owned(),
         aggregated: None,
+        digests: None,
     });
     deltalake::operations::create::CreateBuilder::new()
         .with_location(old.join("ct").to_str().unwrap())

@@ -13,6 +13,7 @@ use cloudtrail_delta::ingest::{BatchItem, Cause};
 use cloudtrail_delta::parse::Sha256Hash;
 use cloudtrail_delta::parse::decode::Limits;
 use cloudtrail_delta::runtime::budget::{Budget, OverBudget};
+use cloudtrail_delta::source::Opened;
 use cloudtrail_delta::table::NewObject;
 use cloudtrail_delta::table::RELOAD_AFTER_VERSIONS;
 use cloudtrail_delta::table::ingest_index::IngestIndex;
@@ -304,10 +305,10 @@ async fn a_batch_lands_in_one_commit_and_only_once() {
         item("a", log(3, "a")), // twice in the batch
         BatchItem {
             object: SourceObject {
-                key: "AWSLogs/1/CloudTrail-Digest/r/2024/04/30/d.json.gz".into(),
-                ..object("digest", b"{}")
+                key: "AWSLogs/1/CloudTrail/r/2024/04/30/notes.txt".into(),
+                ..object("notes", b"{}")
             },
-            open: Arc::new(|| Ok(Box::new(Cursor::new(b"{}".to_vec())) as Box<dyn Read + Send>)),
+            open: Arc::new(|| Ok(Opened::bytes(Cursor::new(b"{}".to_vec())))),
         },
     ];
     let results: Vec<Outcome> = first
@@ -381,11 +382,11 @@ fn slow_item(name: &str, content: Vec<u8>, in_flight: &Arc<InFlight>) -> BatchIt
         open: Arc::new(move || {
             let now = in_flight.now.fetch_add(1, Ordering::SeqCst) + 1;
             in_flight.most.fetch_max(now, Ordering::SeqCst);
-            Ok(Box::new(SlowReader {
+            Ok(Opened::bytes(SlowReader {
                 inner: Cursor::new(content.clone()),
                 first: true,
                 in_flight: in_flight.clone(),
-            }) as Box<dyn Read + Send>)
+            }))
         }),
     }
 }
@@ -617,6 +618,7 @@ async fn aggregated_objects_need_their_table_set() {
         cloudtrail: dir.path().join("ct").to_str().unwrap().to_owned(),
         insights: dir.path().join("insights").to_str().unwrap().to_owned(),
         aggregated,
+        digests: None,
     };
     let record = br#"{"Records":[{"eventVersion":"1.0","accountId":"1","eventId":"a1","eventType":"AwsAggregatedEvent","timeWindow":{"windowStart":"2025-11-17T19:20:00Z","windowEnd":"2025-11-17T19:25:00Z","windowSize":"PT5M"}}]}"#;
     let key = "AWSLogs/1/CloudTrail-Aggregated/us-west-2/2025/11/17/1_CloudTrail_us-west-2_20251117T1925Z_A.json.gz";
@@ -636,7 +638,7 @@ async fn aggregated_objects_need_their_table_set() {
         .unwrap_err();
     assert!(
         err.to_string()
-            .contains("no table is set for aggregated events: set AGGREGATED_TABLE_URI"),
+            .contains("no table is set for aggregated objects: set AGGREGATED_TABLE_URI"),
         "{err}"
     );
 

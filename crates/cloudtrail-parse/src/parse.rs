@@ -1,11 +1,13 @@
 //! One log object, from its bytes as delivered to Arrow record batches of its table's schema.
 
+use std::collections::HashMap;
 use std::io::Read;
 
 use arrow::array::RecordBatch;
 
 use crate::content_hash::{HashingReader, Sha256Hash};
 use crate::decode::{DecodeError, Limits, RecordFramer, decompressed};
+use crate::schema::digest::{DigestError, DigestSignature, parse_digest};
 use crate::schema::{LogKind, RecordError};
 
 /// Rows per Arrow batch handed from the parser to the writer, about 2 MB of Arrow memory for
@@ -19,6 +21,10 @@ pub const BATCH_ROWS: usize = 1024;
 /// and keeps each string column's bytes far below Arrow's 2 GiB offset limit.
 pub const BATCH_JSON_BYTES: usize = 4 << 20;
 
+/// The largest digest read, uncompressed: a digest lists an hour's log files of one account
+/// and region, a few hundred bytes each, so this is far beyond any real one.
+pub const MAX_DIGEST_BYTES: u64 = 64 << 20;
+
 /// Why a log object could not be parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
@@ -26,6 +32,8 @@ pub enum ParseError {
     Decode(#[from] DecodeError),
     #[error("record {index}: {source}")]
     Record { index: u64, source: RecordError },
+    #[error("digest: {0}")]
+    Digest(#[from] DigestError),
     /// The sink answered that it takes no more batches; its own error is the one to report.
     #[error("the writer stopped")]
     Stopped,
@@ -43,15 +51,40 @@ pub struct ParsedLog {
 
 /// Decodes one log object as delivered (gzip or plain JSON) and parses its records into Arrow
 /// batches of at most [`BATCH_ROWS`] rows (fewer when their JSON passes [`BATCH_JSON_BYTES`]),
-/// handing each to `sink` (which answers whether to go on).
+/// handing each to `sink` (which answers whether to go on). `metadata` is the object's user
+/// metadata (where a digest's signature is).
 pub fn parse_log<R: Read + Send + 'static>(
     kind: LogKind,
     uri: &str,
+    metadata: &HashMap<String, String>,
     input: R,
     limits: Limits,
     mut sink: impl FnMut(RecordBatch) -> bool,
 ) -> Result<ParsedLog, ParseError> {
-    let decoded = HashingReader::new(decompressed(input).map_err(DecodeError::from)?);
+    let mut decoded = HashingReader::new(decompressed(input).map_err(DecodeError::from)?);
+    if !kind.has_records() {
+        // A digest is one small object (a line per log file of an hour), read whole.
+        let limit = limits.max_json_bytes.min(MAX_DIGEST_BYTES);
+        let mut text = Vec::new();
+        (&mut decoded)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut text)
+            .map_err(DecodeError::from)?;
+        if text.len() as u64 > limit {
+            return Err(DigestError::TooLarge { limit }.into());
+        }
+        let signature = DigestSignature::from_metadata(uri, metadata);
+        let batch = parse_digest(&text, uri, &signature)?;
+        let records = batch.num_rows() as u64;
+        if !sink(batch) {
+            return Err(ParseError::Stopped);
+        }
+        return Ok(ParsedLog {
+            records,
+            json_bytes: text.len() as u64,
+            sha256: decoded.finish(),
+        });
+    }
     let mut framer = RecordFramer::new(decoded, limits);
     let mut builder = kind.batch_builder();
     let mut batch_bytes = 0;
@@ -112,6 +145,7 @@ mod tests {
         let parsed = parse_log(
             LogKind::CloudTrail,
             "file:///log.json",
+            &HashMap::new(),
             std::io::Cursor::new(log),
             Limits::default(),
             |batch| {
@@ -135,6 +169,7 @@ mod tests {
             let parsed = parse_log(
                 LogKind::CloudTrail,
                 "file:///log.json.gz",
+                &HashMap::new(),
                 std::io::Cursor::new(input),
                 Limits::default(),
                 |_| true,
@@ -148,6 +183,7 @@ mod tests {
         let parsed = parse_log(
             LogKind::CloudTrail,
             "file:///log.json",
+            &HashMap::new(),
             std::io::Cursor::new(spaced.clone()),
             Limits::default(),
             |_| true,

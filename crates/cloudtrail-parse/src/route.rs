@@ -6,7 +6,7 @@
 //! …/CloudTrail-NetworkActivity/…   network activity events (VPC endpoint calls): the CloudTrail table
 //! …/CloudTrail-Insight/…   Insights events
 //! …/CloudTrail-Aggregated/…   aggregated events (summaries of data events)
-//! …/CloudTrail-Digest/…    integrity digests: not logs, skipped
+//! …/CloudTrail-Digest/…    integrity digests: the digests table
 //! ```
 
 use crate::schema::LogKind;
@@ -21,21 +21,18 @@ pub enum Route {
 /// Why an object is not ingested. Skipping is not an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipReason {
-    /// A `CloudTrail-Digest/` file (integrity digest, not a log).
-    Digest,
     /// A key ending in `/` (a folder marker).
     FolderMarker,
     /// Not a `.json.gz` or `.json` file under a `CloudTrail/`, `CloudTrail-NetworkActivity/`,
-    /// `CloudTrail-Insight/` or `CloudTrail-Aggregated/` folder.
+    /// `CloudTrail-Insight/`, `CloudTrail-Aggregated/` or `CloudTrail-Digest/` folder.
     NotALog,
 }
 
 impl std::fmt::Display for SkipReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            SkipReason::Digest => "CloudTrail digest file, not a log",
             SkipReason::FolderMarker => "folder marker",
-            SkipReason::NotALog => "not a CloudTrail log file (.json.gz/.json under CloudTrail/, CloudTrail-NetworkActivity/, CloudTrail-Insight/ or CloudTrail-Aggregated/)",
+            SkipReason::NotALog => "not a CloudTrail log file (.json.gz/.json under CloudTrail/, CloudTrail-NetworkActivity/, CloudTrail-Insight/, CloudTrail-Aggregated/ or CloudTrail-Digest/)",
         })
     }
 }
@@ -49,17 +46,14 @@ pub fn route(key: &str) -> Route {
     let mut folders = key.rsplit('/').skip(1);
     let kind = folders.find_map(|folder| match folder {
         // Network activity events have the management and data events' record shape.
-        "CloudTrail" | "CloudTrail-NetworkActivity" => Some(Ok(LogKind::CloudTrail)),
-        "CloudTrail-Insight" => Some(Ok(LogKind::Insights)),
-        "CloudTrail-Aggregated" => Some(Ok(LogKind::Aggregated)),
-        "CloudTrail-Digest" => Some(Err(SkipReason::Digest)),
+        "CloudTrail" | "CloudTrail-NetworkActivity" => Some(LogKind::CloudTrail),
+        "CloudTrail-Insight" => Some(LogKind::Insights),
+        "CloudTrail-Aggregated" => Some(LogKind::Aggregated),
+        "CloudTrail-Digest" => Some(LogKind::Digest),
         _ => None,
     });
     match kind {
-        Some(Err(reason)) => Route::Skip(reason),
-        Some(Ok(kind)) if key.ends_with(".json.gz") || key.ends_with(".json") => {
-            Route::Ingest(kind)
-        }
+        Some(kind) if key.ends_with(".json.gz") || key.ends_with(".json") => Route::Ingest(kind),
         _ => Route::Skip(SkipReason::NotALog),
     }
 }
@@ -79,7 +73,8 @@ pub fn delivery_date(key: &str) -> Option<&str> {
             "CloudTrail"
             | "CloudTrail-NetworkActivity"
             | "CloudTrail-Insight"
-            | "CloudTrail-Aggregated",
+            | "CloudTrail-Aggregated"
+            | "CloudTrail-Digest",
             ..,
         ] if [(year, 4), (month, 2), (day, 2)]
             .iter()
@@ -90,6 +85,55 @@ pub fn delivery_date(key: &str) -> Option<&str> {
         }
         _ => None,
     }
+}
+
+/// The folders CloudTrail writes under an account's folder, one per log kind.
+const KIND_FOLDERS: [&str; 5] = [
+    "CloudTrail",
+    "CloudTrail-NetworkActivity",
+    "CloudTrail-Insight",
+    "CloudTrail-Aggregated",
+    "CloudTrail-Digest",
+];
+
+/// The account and region of an object by its key (the folders around its kind's folder),
+/// if the key has CloudTrail's layout.
+pub fn account_and_region(key: &str) -> Option<(&str, &str)> {
+    let folders: Vec<&str> = key.split('/').collect();
+    let kind = folders
+        .iter()
+        .rposition(|folder| KIND_FOLDERS.contains(folder))?;
+    match (kind.checked_sub(1), folders.get(kind + 1)) {
+        (Some(account), Some(region)) if kind + 1 < folders.len() - 1 => {
+            Some((folders[account], region))
+        }
+        _ => None,
+    }
+}
+
+/// When CloudTrail delivered an object, by the `YYYYMMDDTHHMMZ` (logs) or `YYYYMMDDTHHMMSSZ`
+/// (digests: their end time) in its file name, in seconds since the epoch.
+pub fn delivery_time(key: &str) -> Option<i64> {
+    let name = key.rsplit('/').next()?;
+    name.split(['_', '.']).find_map(|part| {
+        let format = match part.len() {
+            14 => "%Y%m%dT%H%MZ",
+            16 => "%Y%m%dT%H%M%SZ",
+            _ => return None,
+        };
+        chrono::NaiveDateTime::parse_from_str(part, format)
+            .ok()
+            .map(|t| t.and_utc().timestamp())
+    })
+}
+
+/// The part of a key CloudTrail's layout fixes: from `AWSLogs/` on (what follows the trail's
+/// prefix), so that a digest's `s3Object` and the URI of a copy elsewhere compare.
+pub fn layout_key(key: &str) -> &str {
+    if key.starts_with("AWSLogs/") {
+        return key;
+    }
+    key.rfind("/AWSLogs/").map_or(key, |at| &key[at + 1..])
 }
 
 #[cfg(test)]
@@ -132,11 +176,22 @@ mod tests {
     }
 
     #[test]
-    fn skips_digests_folders_and_other_files() {
+    fn routes_digests_of_both_layouts_to_their_table() {
+        for key in [
+            "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/04/30/1_CloudTrail-Digest_us-east-1_t_us-east-1_20240430T230000Z.json.gz",
+            "p/AWSLogs/o-abc123/1/CloudTrail-Digest/us-east-1/2024/04/30/x_backfill.json.gz",
+        ] {
+            assert_eq!(route(key), Route::Ingest(LogKind::Digest), "{key}");
+            assert_eq!(delivery_date(key), Some("2024/04/30"), "{key}");
+        }
         assert_eq!(
-            route("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/04/30/x.json.gz"),
-            Route::Skip(SkipReason::Digest)
+            route("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/04/30/x.sig"),
+            Route::Skip(SkipReason::NotALog)
         );
+    }
+
+    #[test]
+    fn skips_folders_and_other_files() {
         assert_eq!(
             route("AWSLogs/1/CloudTrail/us-east-1/"),
             Route::Skip(SkipReason::FolderMarker)
@@ -153,8 +208,23 @@ mod tests {
         // The nearest folder decides.
         assert_eq!(
             route("CloudTrail/AWSLogs/1/CloudTrail-Digest/r/2024/04/30/x.json.gz"),
-            Route::Skip(SkipReason::Digest)
+            Route::Ingest(LogKind::Digest)
         );
+    }
+
+    #[test]
+    fn account_region_and_time_are_read_from_the_key() {
+        let log = "p/AWSLogs/o-a1/123456789012/CloudTrail/us-east-1/2024/04/30/123456789012_CloudTrail_us-east-1_20240430T2205Z_AbC.json.gz";
+        assert_eq!(account_and_region(log), Some(("123456789012", "us-east-1")));
+        assert_eq!(delivery_time(log), Some(1_714_514_700));
+        assert_eq!(layout_key(log), &log[2..]);
+        assert_eq!(layout_key(&format!("file:///tmp/x/{log}")), &log[2..]);
+        let digest = "AWSLogs/1/CloudTrail-Digest/eu-west-1/2024/04/30/1_CloudTrail-Digest_eu-west-1_main_eu-west-1_20240430T230000Z.json.gz";
+        assert_eq!(account_and_region(digest), Some(("1", "eu-west-1")));
+        assert_eq!(delivery_time(digest), Some(1_714_518_000));
+        assert_eq!(layout_key(digest), digest);
+        assert_eq!(account_and_region("AWSLogs/1/CloudTrail/x.json.gz"), None);
+        assert_eq!(delivery_time("AWSLogs/1/CloudTrail/r/x.json.gz"), None);
     }
 
     #[test]

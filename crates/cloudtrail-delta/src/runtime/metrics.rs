@@ -146,7 +146,7 @@ mod tests {
         metrics.record::<()>(&Ok(Outcome::AlreadyIngested {
             kind: LogKind::CloudTrail,
         }));
-        metrics.record::<()>(&Ok(Outcome::Skipped(SkipReason::Digest)));
+        metrics.record::<()>(&Ok(Outcome::Skipped(SkipReason::FolderMarker)));
         metrics.record(&Err("bad"));
         let now = UNIX_EPOCH + Duration::from_secs(1_714_500_090);
         let doc = metrics.emf("ingest-fn", Duration::from_millis(250), now);
@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn no_lag_without_committed_records() {
         let mut metrics = InvocationMetrics::default();
-        metrics.record::<()>(&Ok(Outcome::Skipped(SkipReason::Digest)));
+        metrics.record::<()>(&Ok(Outcome::Skipped(SkipReason::FolderMarker)));
         let doc = metrics.emf("f", Duration::ZERO, SystemTime::now());
         assert!(doc.get("IngestLagSeconds").is_none());
         let names: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]

@@ -7,7 +7,27 @@ pub mod local;
 pub mod s3;
 pub mod scope;
 
+use std::collections::HashMap;
+use std::io::Read;
+
 use xxhash_rust::xxh3::Xxh3;
+
+/// An object opened for reading: its bytes, and its user metadata (a digest's signature is
+/// there; empty for local files).
+pub struct Opened {
+    pub body: Box<dyn Read + Send>,
+    pub metadata: HashMap<String, String>,
+}
+
+impl Opened {
+    /// Bytes without metadata.
+    pub fn bytes(body: impl Read + Send + 'static) -> Self {
+        Self {
+            body: Box::new(body),
+            metadata: HashMap::new(),
+        }
+    }
+}
 
 /// One log object: where it is and what identifies its content.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Log objects in S3: describing them, listing a prefix, and reading one as a stream.
 
-use std::io::{self, Read};
+use std::io;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
@@ -9,6 +9,7 @@ use tokio::runtime::Handle;
 use tokio_util::io::SyncIoBridge;
 
 use super::SourceObject;
+use crate::source::Opened;
 use crate::source::event::ObjectRef;
 
 /// An object in S3, pinned to the content its ETag names.
@@ -156,7 +157,7 @@ impl S3Source {
     pub fn opener(
         &self,
         object: &S3Object,
-    ) -> impl Fn() -> io::Result<Box<dyn Read + Send>> + Send + Sync + 'static + use<> {
+    ) -> impl Fn() -> io::Result<Opened> + Send + Sync + 'static + use<> {
         let request = self
             .client
             .get_object()
@@ -176,11 +177,12 @@ impl S3Source {
                 };
                 io::Error::new(kind, error.message)
             })?;
+            let metadata = response.metadata.clone().unwrap_or_default();
             let body = response.body.into_async_read();
-            Ok(
-                Box::new(SyncIoBridge::new_with_handle(body, handle.clone()))
-                    as Box<dyn Read + Send>,
-            )
+            Ok(Opened {
+                body: Box::new(SyncIoBridge::new_with_handle(body, handle.clone())),
+                metadata,
+            })
         }
     }
 }

@@ -48,6 +48,12 @@ pub fn stats_columns(kind: LogKind) -> &'static [&'static str] {
             "eventCategory",
             "summary.primaryDimension.dimension",
         ],
+        LogKind::Digest => &[
+            "digestEndTime",
+            "awsAccountId",
+            "digestS3Object",
+            "logFile.s3Object",
+        ],
     }
 }
 

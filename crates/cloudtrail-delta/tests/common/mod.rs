@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use cloudtrail_delta::TableUris;
 use cloudtrail_delta::ingest::BatchItem;
+use cloudtrail_delta::source::Opened;
 use cloudtrail_delta::{Ingester, Outcome, SourceObject};
 use flate2::{Compression, write::GzEncoder};
 
@@ -19,6 +20,7 @@ pub fn ingester(dir: &Path) -> Ingester {
         cloudtrail: dir.join("ct").to_str().unwrap().to_owned(),
         insights: dir.join("insights").to_str().unwrap().to_owned(),
         aggregated: Some(dir.join("aggregated").to_str().unwrap().to_owned()),
+        digests: Some(dir.join("digests").to_str().unwrap().to_owned()),
     };
     Ingester::new(uris)
 }
@@ -135,7 +137,7 @@ pub fn item(name: &str, content: Vec<u8>) -> BatchItem {
     let content = Arc::new(content);
     BatchItem {
         object,
-        open: Arc::new(move || Ok(Box::new(Cursor::new(content.to_vec())) as Box<dyn Read + Send>)),
+        open: Arc::new(move || Ok(Opened::bytes(Cursor::new(content.to_vec())))),
     }
 }
 

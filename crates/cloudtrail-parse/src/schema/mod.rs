@@ -1,7 +1,7 @@
 //! Table schemas and the builder that turns records into Arrow record batches.
 //!
 //! Each table has the typed columns of its record kind ([`cloudtrail`], [`insights`],
-//! [`aggregated`]) followed by three columns of ours:
+//! [`aggregated`], and the [`digest`] files' rows) followed by three columns of ours:
 //!
 //! - `_rescued_data`: JSON text of every source value the typed columns could not hold (unknown
 //!   fields, values of an unexpected type), shaped like the record; null when nothing was.
@@ -11,6 +11,7 @@
 
 pub mod aggregated;
 pub mod cloudtrail;
+pub mod digest;
 pub mod insights;
 
 use std::sync::Arc;
@@ -39,19 +40,40 @@ pub enum LogKind {
     Insights,
     /// Aggregated events, five-minute summaries of data events (`…/CloudTrail-Aggregated/…`).
     Aggregated,
+    /// Integrity digests (`…/CloudTrail-Digest/…`): one row per log file each lists.
+    Digest,
 }
 
 impl LogKind {
+    /// Every kind, each with its own table.
+    pub const ALL: [LogKind; 4] = [
+        LogKind::CloudTrail,
+        LogKind::Insights,
+        LogKind::Aggregated,
+        LogKind::Digest,
+    ];
+
     /// The Arrow schema of this kind's table.
     pub fn arrow_schema(self) -> SchemaRef {
         match self {
             LogKind::CloudTrail => table_schema::<cloudtrail::CloudTrailRecord>(),
             LogKind::Insights => table_schema::<insights::InsightRecord>(),
             LogKind::Aggregated => table_schema::<aggregated::AggregatedRecord>(),
+            LogKind::Digest => digest::schema(),
         }
     }
 
+    /// Whether this kind's files hold `{"Records":[…]}` (all but digests).
+    pub fn has_records(self) -> bool {
+        self != LogKind::Digest
+    }
+
     /// A new, empty batch builder for this kind.
+    ///
+    /// # Panics
+    ///
+    /// For [`LogKind::Digest`], whose files are not records: [`digest::parse_digest`] reads
+    /// them.
     pub fn batch_builder(self) -> Box<dyn RecordBatchBuilder> {
         match self {
             LogKind::CloudTrail => {
@@ -61,6 +83,7 @@ impl LogKind {
             LogKind::Aggregated => {
                 Box::new(BatchBuilder::<aggregated::AggregatedRecord>::default())
             }
+            LogKind::Digest => panic!("digest files are not records: see schema::digest"),
         }
     }
 
@@ -69,6 +92,7 @@ impl LogKind {
             LogKind::CloudTrail => "cloudtrail",
             LogKind::Insights => "insights",
             LogKind::Aggregated => "aggregated",
+            LogKind::Digest => "digest",
         }
     }
 }
