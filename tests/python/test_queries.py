@@ -2,17 +2,15 @@
 from generated logs and returns exactly the rows computed here from the source JSON; the
 Spark SQL and Athena versions parse in their dialects."""
 import collections
-import glob
-import os
 import re
 import shutil
 import subprocess
 from datetime import date, datetime, timezone
 
-import duckdb
 import pytest
 import sqlglot
 
+from duck import connect
 from logs import generate
 from readback import source_records
 from test_read_back import BIN, ROOT
@@ -285,26 +283,11 @@ def tables(tmp_path_factory):
     return tmp, (ct, ins, agg)
 
 
-def delta_extension():
-    """The delta extension the duckdb-extension-delta package ships, for this DuckDB."""
-    import duckdb_extension_delta
-    package = os.path.dirname(duckdb_extension_delta.__file__)
-    found = glob.glob(f"{package}/extensions/v{duckdb.__version__}/delta.duckdb_extension")
-    assert found, f"no delta extension for DuckDB {duckdb.__version__} in {package}"
-    return found[0]
-
-
 @pytest.fixture(scope="module")
 def duck(tables):
     tmp, _ = tables
-    con = duckdb.connect(config={"autoinstall_known_extensions": "false",
-                                 "autoload_known_extensions": "false"})
-    con.execute(f"LOAD '{delta_extension()}'")
-    con.execute("SET TimeZone = 'UTC'")
-    for view, folder in [("cloudtrail", "ct"), ("cloudtrail_insights", "insights"),
-                         ("cloudtrail_aggregated", "aggregated")]:
-        con.execute(f"CREATE VIEW {view} AS SELECT * FROM delta_scan('{tmp / folder}')")
-    return con
+    return connect({"cloudtrail": tmp / "ct", "cloudtrail_insights": tmp / "insights",
+                    "cloudtrail_aggregated": tmp / "aggregated"})
 
 
 def plain(value):

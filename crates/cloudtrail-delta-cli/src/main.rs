@@ -19,6 +19,8 @@ use cloudtrail_delta::table::commit::{self, CommitMode};
 use cloudtrail_delta::{Ingester, LogKind, Outcome, SourceObject, aws, maintenance};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod verify;
+
 #[derive(Parser)]
 #[command(version, about = "Land AWS CloudTrail logs in Delta Lake tables")]
 struct Cli {
@@ -33,6 +35,10 @@ enum Command {
     /// Upkeep of both tables: compact small files per partition, VACUUM unreferenced files,
     /// delete expired log entries. Safe while ingests run.
     Maintain(MaintainArgs),
+    /// Check CloudTrail's signed digests against the tables: signatures, the chain, every
+    /// listed log file ingested with its SHA-256, every ingested log file listed. Exits 3
+    /// when it finds a problem.
+    Verify(verify::VerifyArgs),
 }
 
 /// Flags that set a variable of `cloudtrail_delta::settings` (a flag wins over its variable);
@@ -197,6 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ingest(args) => ingest(args).await,
         Command::Maintain(args) => maintain(args).await,
+        Command::Verify(args) => verify::run(args).await,
     }
 }
 

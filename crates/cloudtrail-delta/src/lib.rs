@@ -32,6 +32,7 @@ pub mod runtime;
 pub mod settings;
 pub mod source;
 pub mod table;
+pub mod verify;
 pub mod writer;
 
 pub use cloudtrail_parse::LogKind;

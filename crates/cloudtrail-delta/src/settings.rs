@@ -19,7 +19,8 @@ pub const CLOUDTRAIL_TABLE_URI: &str = "CLOUDTRAIL_TABLE_URI";
 pub const INSIGHTS_TABLE_URI: &str = "INSIGHTS_TABLE_URI";
 pub const AGGREGATED_TABLE_URI: &str = "AGGREGATED_TABLE_URI";
 pub const DIGEST_TABLE_URI: &str = "DIGEST_TABLE_URI";
-
+pub const PUBLIC_KEYS_FILE: &str = "PUBLIC_KEYS_FILE";
+pub const VERIFY_GRACE_MINUTES: &str = "VERIFY_GRACE_MINUTES";
 pub const LOCKING_PROVIDER: &str = "AWS_S3_LOCKING_PROVIDER";
 pub const LOCK_TABLE_NAME: &str = "DELTA_DYNAMO_TABLE_NAME";
 pub const PARALLEL_READS: &str = "CLOUDTRAIL_DELTA_PARALLEL_READS";
@@ -186,6 +187,23 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "Most records one log object may hold.",
     },
     Variable {
+        name: PUBLIC_KEYS_FILE,
+        flag: Some("--public-keys"),
+        default: "",
+        read_by: INGEST,
+        meaning: "Verification takes CloudTrail's public keys from this file (what `aws \
+                  cloudtrail list-public-keys` prints) instead of calling ListPublicKeys.",
+    },
+    Variable {
+        name: VERIFY_GRACE_MINUTES,
+        flag: Some("--grace-minutes"),
+        default: "180",
+        read_by: INGEST,
+        meaning: "Verification reports an ingested log no digest lists only this many minutes \
+                  after its delivery (logs may land after their digest; backfill digests \
+                  list late ones).",
+    },
+    Variable {
         name: TARGET_FILE_MB,
         flag: Some("--target-file-mb"),
         default: "128",
@@ -295,6 +313,10 @@ pub struct Settings {
     pub maintenance: Policy,
     /// The objects the ingest function may read (None in the other programs).
     pub scope: Option<LogScope>,
+    /// Where verification takes public keys from: a file, or else ListPublicKeys.
+    pub public_keys_file: Option<std::path::PathBuf>,
+    /// How long after its delivery an ingested log may be in no digest.
+    pub verify_grace: Duration,
 }
 
 /// A missing or bad setting, named. Displays as `configuration: …`.
@@ -345,6 +367,8 @@ impl Settings {
             Program::IngestFunction => Some(read.scope()?),
             Program::Command | Program::MaintenanceFunction => None,
         };
+        let public_keys_file = read.value(PUBLIC_KEYS_FILE).map(std::path::PathBuf::from);
+        let verify_grace = Duration::from_secs(read.number(VERIFY_GRACE_MINUTES, 180)? * 60);
         Ok(Self {
             tables,
             commit_mode,
@@ -353,6 +377,8 @@ impl Settings {
             commit_batch,
             maintenance,
             scope,
+            public_keys_file,
+            verify_grace,
         })
     }
 

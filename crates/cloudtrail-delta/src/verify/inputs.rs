@@ -1,0 +1,237 @@
+//! What `verify` reads: the digests table's rows (one digest each, its listed log files
+//! gathered), and the objects each table's ingest index and recent commits record with their
+//! SHA-256. Never the log rows.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::RangeInclusive;
+
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{Date32Type, TimestampMicrosecondType};
+use chrono::NaiveDate;
+use deltalake::DeltaTable;
+use deltalake::errors::{DeltaResult, DeltaTableError};
+
+use crate::table::ingest_index::IngestIndex;
+use crate::table::ingested::{IngestedObject, RecentIngests, delivery_day};
+use crate::table::layout::partition_days;
+use cloudtrail_parse::route::account_and_region;
+use cloudtrail_parse::schema::digest::{SIGNATURE_SOURCE, canonical_time};
+use cloudtrail_parse::schema::{EVENT_DATE, RESCUED_DATA, SOURCE_URI};
+
+/// One log file a digest lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedLog {
+    pub bucket: Option<String>,
+    pub object: String,
+    pub hash: Option<String>,
+}
+
+/// One digest, as its rows in the digests table hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    /// Where it was ingested from (`_source_uri`).
+    pub uri: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub bucket: Option<String>,
+    pub object: Option<String>,
+    pub start_micros: Option<i64>,
+    pub end_micros: i64,
+    /// `digestEndTime` as the file wrote it (the signature covers the text).
+    pub end_text: String,
+    pub fingerprint: Option<String>,
+    pub previous_bucket: Option<String>,
+    pub previous_object: Option<String>,
+    pub previous_hash: Option<String>,
+    pub previous_signature: Option<String>,
+    /// From the object's metadata; `None` for a local file (see `signature_source`).
+    pub signature: Option<String>,
+    pub signature_algorithm: Option<String>,
+    pub signature_source: String,
+    pub log_files: Vec<ListedLog>,
+}
+
+/// The digests whose `event_date` (the UTC date of `digestEndTime`) is in `days`.
+pub async fn read_digests(
+    table: &DeltaTable,
+    days: &RangeInclusive<NaiveDate>,
+) -> DeltaResult<Vec<Digest>> {
+    let (first, last) = (
+        partition_days(&days.start().format("%Y-%m-%d").to_string())?,
+        partition_days(&days.end().format("%Y-%m-%d").to_string())?,
+    );
+    let store = table.log_store().object_store(None);
+    let mut by_uri: BTreeMap<String, Digest> = BTreeMap::new();
+    for file in table.snapshot()?.log_data().iter() {
+        let day = file
+            .partition_values_map()
+            .get(EVENT_DATE)
+            .cloned()
+            .flatten()
+            .map(|d| partition_days(&d))
+            .transpose()?;
+        if !day.is_some_and(|d| (first..=last).contains(&d)) {
+            continue;
+        }
+        for batch in crate::table::read_whole_file(store.as_ref(), &file).await? {
+            add_rows(&batch?, (first, last), &mut by_uri)?;
+        }
+    }
+    Ok(by_uri.into_values().collect())
+}
+
+fn strings<'a>(batch: &'a RecordBatch, name: &str) -> DeltaResult<&'a StringArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| {
+            DeltaTableError::Generic(format!("the digests table has no string column {name}"))
+        })
+}
+
+fn value(array: &StringArray, row: usize) -> Option<String> {
+    array.is_valid(row).then(|| array.value(row).to_owned())
+}
+
+fn add_rows(
+    batch: &RecordBatch,
+    (first, last): (i32, i32),
+    by_uri: &mut BTreeMap<String, Digest>,
+) -> DeltaResult<()> {
+    let column = |name: &str| strings(batch, name);
+    let times = |name: &str| {
+        batch
+            .column_by_name(name)
+            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+            .ok_or_else(|| {
+                DeltaTableError::Generic(format!("the digests table has no time column {name}"))
+            })
+    };
+    let (uris, rescued, account) = (
+        column(SOURCE_URI)?,
+        column(RESCUED_DATA)?,
+        column("awsAccountId")?,
+    );
+    let (bucket, object, fingerprint) = (
+        column("digestS3Bucket")?,
+        column("digestS3Object")?,
+        column("digestPublicKeyFingerprint")?,
+    );
+    let (previous_bucket, previous_object, previous_hash, previous_signature) = (
+        column("previousDigestS3Bucket")?,
+        column("previousDigestS3Object")?,
+        column("previousDigestHashValue")?,
+        column("previousDigestSignature")?,
+    );
+    let (signature, algorithm, source) = (
+        column("signature")?,
+        column("signatureAlgorithm")?,
+        column(SIGNATURE_SOURCE)?,
+    );
+    let (starts, ends) = (times("digestStartTime")?, times("digestEndTime")?);
+    let dates = batch
+        .column_by_name(EVENT_DATE)
+        .and_then(|c| c.as_primitive_opt::<Date32Type>());
+    let log_file = batch
+        .column_by_name("logFile")
+        .and_then(|c| c.as_struct_opt())
+        .ok_or_else(|| {
+            DeltaTableError::Generic("the digests table has no logFile column".into())
+        })?;
+    let file_column = |name: &str| {
+        log_file
+            .column_by_name(name)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| DeltaTableError::Generic(format!("logFile has no {name}")))
+    };
+    let (file_bucket, file_object, file_hash) = (
+        file_column("s3Bucket")?,
+        file_column("s3Object")?,
+        file_column("hashValue")?,
+    );
+    for row in 0..batch.num_rows() {
+        if dates.is_some_and(|d| d.is_valid(row) && !(first..=last).contains(&d.value(row))) {
+            continue;
+        }
+        let (Some(uri), true) = (value(uris, row), ends.is_valid(row)) else {
+            continue;
+        };
+        let end_micros = ends.value(row);
+        let digest = by_uri.entry(uri.clone()).or_insert_with(|| {
+            // The file's own text of the end time, if it was not in CloudTrail's form.
+            let raw_end = value(rescued, row)
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                .and_then(|v| {
+                    v.get("digestEndTime")
+                        .and_then(|t| t.as_str())
+                        .map(str::to_owned)
+                });
+            let key = value(object, row).unwrap_or_else(|| uri.clone());
+            let (account_of_key, region) = account_and_region(&key)
+                .map(|(a, r)| (Some(a.to_owned()), Some(r.to_owned())))
+                .unwrap_or_default();
+            Digest {
+                account: value(account, row).or(account_of_key),
+                region,
+                bucket: value(bucket, row),
+                object: value(object, row),
+                start_micros: starts.is_valid(row).then(|| starts.value(row)),
+                end_micros,
+                end_text: raw_end
+                    .or_else(|| canonical_time(end_micros))
+                    .unwrap_or_default(),
+                fingerprint: value(fingerprint, row),
+                previous_bucket: value(previous_bucket, row),
+                previous_object: value(previous_object, row),
+                previous_hash: value(previous_hash, row),
+                previous_signature: value(previous_signature, row),
+                signature: value(signature, row),
+                signature_algorithm: value(algorithm, row),
+                signature_source: value(source, row).unwrap_or_default(),
+                log_files: Vec::new(),
+                uri,
+            }
+        });
+        if log_file.is_valid(row)
+            && let Some(object) = value(file_object, row)
+        {
+            digest.log_files.push(ListedLog {
+                bucket: value(file_bucket, row),
+                object,
+                hash: value(file_hash, row),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every object the table at `uri` records with a delivery date in `days`: those its ingest
+/// index holds and those of the commits after the index's watermark. Empty where there is no
+/// table.
+pub async fn ingested_objects(
+    table: Option<&DeltaTable>,
+    storage_options: &HashMap<String, String>,
+    days: &RangeInclusive<NaiveDate>,
+) -> DeltaResult<Vec<IngestedObject>> {
+    let Some(table) = table else {
+        return Ok(Vec::new());
+    };
+    let index = IngestIndex::open(table.table_url(), storage_options).await?;
+    let version = table.version().unwrap_or(0);
+    let watermark = index.watermark().await?;
+    let mut objects = index.objects(Some(days)).await?;
+    let recent = RecentIngests::load(table.log_store().as_ref(), watermark, version)
+        .await?
+        .ok_or_else(|| {
+            DeltaTableError::Generic(
+                "the table's checkpoint is of a kind this reader cannot read".into(),
+            )
+        })?;
+    objects.extend(recent.through(version).into_iter().filter(|o| {
+        o.uri
+            .as_deref()
+            .and_then(delivery_day)
+            .is_some_and(|d| days.contains(&d))
+    }));
+    Ok(objects)
+}
