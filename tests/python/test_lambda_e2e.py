@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -755,3 +756,84 @@ def test_every_request_of_the_functions_is_one_their_roles_allow(ingest_requests
                                              proxy.seen)
         assert not denied, (function, denied[:20])
         assert used <= set(checked), (function, checked)
+
+
+def emf_lines(log_path):
+    """The EMF documents a function printed (one JSON line per invocation)."""
+    out = []
+    for line in log_path.read_text().splitlines():
+        if line.startswith("{") and '"CloudWatchMetrics"' in line:
+            out.append(json.loads(line))
+    return out
+
+
+def test_a_digest_after_its_logs_is_verified_through_the_queue(aws, tmp_path):
+    """A digest lands after the logs of its hour, of which one was altered after CloudTrail
+    hashed it, one deleted and one planted: the function queues the verification of the
+    hour; delivered back through the queue (as the event source mapping would), it verifies
+    the hour and its metrics say what it found. Signed with a key pair made here."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from logs import generate_logs
+
+    bucket = "verify-trail"
+    aws.client("s3").create_bucket(Bucket=bucket)
+    sqs = aws.client("sqs")
+    queue_url = sqs.create_queue(QueueName="cloudtrail-delta-verify")["QueueUrl"]
+    key_pair = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(generate_logs.public_keys(key_pair)))
+    trail = tmp_path / "trail"
+    # Three logs per account-region in one hour, and each account-region's digest of it.
+    generate(trail, files=45, records=3, seed=71, digests=True, signing_key=key_pair,
+             bucket=bucket)
+    place = "AWSLogs/123456789012/CloudTrail/us-east-1/"
+    logs = sorted(p for p in trail.rglob("*.json.gz")
+                  if str(p.relative_to(trail)).startswith(place))
+    [digest] = [p for p in trail.rglob("*.json.gz")
+                if "/123456789012/CloudTrail-Digest/us-east-1/" in str(p)]
+    altered, deleted, kept = logs
+    text = gzip.decompress(altered.read_bytes()).replace(b'"eventName":"', b'"eventName":"X', 1)
+    altered.write_bytes(gzip.compress(text, mtime=0))
+    planted_key = str(kept.relative_to(trail)).replace("T2210Z_", "T2230Z_")
+    planted = generate(tmp_path / "planted", files=1, records=2, seed=72)[0]
+
+    tables = {"CLOUDTRAIL_TABLE_URI": f"s3://{bucket}/tables/cloudtrail",
+              "INSIGHTS_TABLE_URI": f"s3://{bucket}/tables/insights",
+              "DIGEST_TABLE_URI": f"s3://{bucket}/tables/digests"}
+    function = LambdaRuntime(tmp_path, {**aws.env(), "LOG_BUCKET": bucket, **tables,
+                                        "VERIFY_QUEUE_URL": queue_url,
+                                        "PUBLIC_KEYS_FILE": str(keys),
+                                        "VERIFY_GRACE_MINUTES": "0"}, instances=1)
+    s3 = aws.client("s3")
+
+    def deliver(path, key):
+        s3.upload_file(str(path), bucket, key, ExtraArgs=signature_metadata(path))
+        head = s3.head_object(Bucket=bucket, Key=key)
+        record = events.s3_record(bucket, key, head["ContentLength"], head["ETag"].strip('"'))
+        ok, response = function.invoke({"Records": [record]})
+        assert ok and response["objects"][0]["outcome"] == "ingested", response
+
+    try:
+        for path, key in [(altered, str(altered.relative_to(trail))),
+                          (kept, str(kept.relative_to(trail))), (planted, planted_key)]:
+            deliver(path, key)
+        # The digest comes last, as CloudTrail writes it after its hour.
+        deliver(digest, str(digest.relative_to(trail)))
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                       WaitTimeSeconds=5).get("Messages", [])
+        assert len(messages) == 1, messages
+        request = json.loads(messages[0]["Body"])["cloudtrailDeltaVerify"]
+        assert request["digest"] == f"s3://{bucket}/{digest.relative_to(trail)}"
+        assert (request["account"], request["region"]) == ("123456789012", "us-east-1")
+        batch = {"Records": [events.sqs_message("verify-1", json.loads(messages[0]["Body"]))]}
+        ok, response = function.invoke(batch)
+        assert ok and response == {"batchItemFailures": []}, response
+    finally:
+        function.close()
+    [*_, metrics] = emf_lines(pathlib.Path(function.log.name))
+    assert (metrics["LogFilesMissing"], metrics["LogFilesUnverified"],
+            metrics["DigestSignatureInvalid"]) == (1, 2, 0), metrics
+    log = pathlib.Path(function.log.name).read_text()
+    for finding, key in [("missing", deleted.relative_to(trail)),
+                         ("hash-mismatch", altered.relative_to(trail)), ("unlisted", planted_key)]:
+        assert any(finding in line and str(key) in line for line in log.splitlines()), finding

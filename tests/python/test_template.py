@@ -6,6 +6,7 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from aws_local import ROOT
+from iam_policy import role_statements
 from template_expansion import LOG_BUCKET, STACK_UUID, expand
 
 
@@ -257,15 +258,39 @@ def test_the_function_is_told_its_log_bucket_and_prefix():
     assert variables["LOG_BUCKET"] == "trail-bucket"
 
 
-def test_only_the_delivery_queue_redrives_to_the_dead_letter_queue_over_tls():
+def test_only_the_stacks_queues_redrive_to_the_dead_letter_queue_over_tls():
     resources = expand()
-    name = resources["DeliveryQueue"]["Properties"]["QueueName"]
-    assert name == f"cloudtrail-delta-delivery-{STACK_UUID}"
+    names = [resources[q]["Properties"]["QueueName"] for q in ("DeliveryQueue", "VerifyQueue")]
+    assert names == [f"cloudtrail-delta-delivery-{STACK_UUID}", f"cloudtrail-delta-verify-{STACK_UUID}"]
     assert resources["DeadLetterQueue"]["Properties"]["RedriveAllowPolicy"] == {
         "redrivePermission": "byQueue",
-        "sourceQueueArns": [f"arn:aws:sqs:us-east-1:123456789012:{name}"]}
-    deny = statements("DeadLetterQueuePolicy", resources)["DenyInsecureTransport"]
-    assert (deny["Effect"], deny["Action"]) == ("Deny", "sqs:*")
+        "sourceQueueArns": [f"arn:aws:sqs:us-east-1:123456789012:{n}" for n in names]}
+    for policy in ("DeadLetterQueuePolicy", "VerifyQueuePolicy"):
+        deny = statements(policy, resources)["DenyInsecureTransport"]
+        assert (deny["Effect"], deny["Action"]) == ("Deny", "sqs:*")
+
+
+def test_each_digest_is_verified_through_the_verify_queue_and_alarmed_on():
+    """The ingest function is told the verify queue and grace period, may send to and take
+    from that queue (the queue invokes it), may list CloudTrail's public keys, and an alarm
+    watches the three integrity metrics."""
+    resources = expand(VerifyGraceMinutes=45)
+    ingest = resources["IngestFunction"]["Properties"]
+    env = ingest["Environment"]["Variables"]
+    assert env["VERIFY_QUEUE_URL"] == {"Ref": "VerifyQueue"}
+    assert env["VERIFY_GRACE_MINUTES"] == 45
+    role = {s["Sid"]: s for s in role_statements(resources, "Ingest")
+            if isinstance(s, dict) and "Sid" in s}
+    assert "sqs:SendMessage" in role["VerifyQueue"]["Action"]
+    assert role["VerifyQueue"]["Resource"] == {"Fn::GetAtt": ["VerifyQueue", "Arn"]}
+    assert role["CloudTrailPublicKeys"]["Action"] == "cloudtrail:ListPublicKeys"
+    mapping = resources["VerifyQueueMapping"]["Properties"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["VerifyQueue", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    alarm = resources["IntegrityAlarm"]["Properties"]
+    watched = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert watched == {"LogFilesMissing", "LogFilesUnverified", "DigestSignatureInvalid"}
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
 
 
 def test_the_queue_bounds_the_functions_concurrency():

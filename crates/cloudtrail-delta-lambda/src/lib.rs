@@ -12,10 +12,16 @@
 //! - SQS batches: each message succeeds or fails on its own, reported in `batchItemFailures`
 //!   so that only failed messages return to the queue.
 //!
-//! Skipped objects (digests, folder markers, other files) succeed. Objects outside the log
-//! bucket and prefix the function is deployed for fail without being read (see
-//! [`cloudtrail_delta::source::scope`]). One JSON log line per object says what happened and how
-//! long each stage took.
+//! Skipped objects (folder markers, other files) succeed. Objects outside the log bucket and
+//! prefix the function is deployed for fail without being read (see
+//! [`cloudtrail_delta::source::scope`]). One JSON log line per object says what happened and
+//! how long each stage took.
+//!
+//! A digest that lands is verified later, once its hour's grace period has passed, through
+//! the verification queue ([`verification`]); the verification requests come back as SQS
+//! messages, each succeeding or failing on its own like notifications.
+
+pub mod verification;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -31,7 +37,9 @@ use cloudtrail_delta::source::event::{EventError, Invocation, ObjectRef, parse_i
 use cloudtrail_delta::source::s3::{S3Object, S3Source};
 use cloudtrail_delta::source::scope::LogScope;
 use cloudtrail_delta::table::commit;
-use cloudtrail_delta::{IngestError, aws};
+use cloudtrail_delta::{IngestError, LogKind, aws};
+
+use self::verification::{VerificationError, Verifier};
 
 /// JSON log lines, as the functions' `LoggingConfig: LogFormat: JSON` expects; `RUST_LOG`
 /// sets the level (default [`DEFAULT_LOG_FILTER`]).
@@ -59,6 +67,11 @@ pub enum InvocationError {
     Objects { total: usize, failures: Vec<String> },
 }
 
+/// Why the function could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct SetupError(#[from] VerificationError);
+
 /// The function, kept across warm invocations (table handles stay open and are refreshed).
 pub struct Function {
     scope: LogScope,
@@ -66,26 +79,30 @@ pub struct Function {
     s3: S3Source,
     /// The metrics' `FunctionName` dimension.
     function_name: String,
+    /// Verifies each digest's hour later; `None` without a verification queue.
+    verifier: Option<Verifier>,
 }
 
 impl Function {
     /// Sets the function up from its settings (see [`cloudtrail_delta::settings::Program::IngestFunction`]): AWS clients,
     /// commit mode, the (not yet opened) tables, and the only objects it reads.
-    pub async fn new(settings: Settings) -> Self {
+    pub async fn new(settings: Settings) -> Result<Self, SetupError> {
         let aws_config = aws::load_config().await;
+        let verifier = Verifier::new(&settings, &aws_config)?;
         commit::install(&settings.commit_mode, &aws_config);
         let scope = settings
             .scope
             .clone()
             .expect("the ingest function's settings have a scope");
         let ingester = Ingester::from_settings(&settings);
-        Self {
+        Ok(Self {
             scope,
             ingester: Mutex::new(ingester),
             s3: S3Source::new(aws::s3_client(&aws_config)),
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME")
                 .unwrap_or_else(|_| "cloudtrail-delta".into()),
-        }
+            verifier,
+        })
     }
 
     /// Handles one invocation payload. All objects of an invocation (of every message of an
@@ -137,6 +154,10 @@ impl Function {
                 let mut owners = Vec::new();
                 let mut failed_messages = vec![false; messages.len()];
                 for (index, message) in messages.iter().enumerate() {
+                    if let Some(request) = &message.verify {
+                        failed_messages[index] = !self.verify(request, metrics).await;
+                        continue;
+                    }
                     match &message.objects {
                         Err(e) => {
                             log_bad_message(&message.message_id, e);
@@ -162,6 +183,55 @@ impl Function {
                 Ok(json!({ "batchItemFailures": failed }))
             }
         }
+    }
+
+    /// Handles a verification request (verifies the hour, or sends it again until it is
+    /// due); false when it failed and should come back.
+    async fn verify(
+        &self,
+        request: &cloudtrail_delta::source::event::VerifyRequest,
+        metrics: &mut InvocationMetrics,
+    ) -> bool {
+        let Some(verifier) = &self.verifier else {
+            tracing::error!(digest = %request.digest,
+                "a verification request, but no VERIFY_QUEUE_URL is set: dropped");
+            return true;
+        };
+        match verifier.handle(request).await {
+            Ok(Some(verification)) => {
+                metrics.record_verification(&verification);
+                true
+            }
+            Ok(None) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "verification failed");
+                false
+            }
+        }
+    }
+
+    /// Asks for the verification of the hour of each digest that landed (or was found in
+    /// the table already: a retry may be the one whose first request was never sent); an
+    /// error is `<uri>: <cause>`.
+    async fn schedule_verifications(&self, digests: &[String]) -> Vec<Result<(), String>> {
+        let mut results = Vec::with_capacity(digests.len());
+        for uri in digests {
+            let request = self
+                .verifier
+                .as_ref()
+                .and_then(|v| Some((v, v.request_for(uri)?)));
+            let result = match request {
+                Some((verifier, request)) => {
+                    verifier.enqueue(&request).await.map_err(|e| e.to_string())
+                }
+                None => Ok(()),
+            };
+            if let Err(e) = &result {
+                tracing::error!(uri = %uri, error = %e, "verification not scheduled");
+            }
+            results.push(result);
+        }
+        results
     }
 
     /// Ingests objects together (one commit per table; a failing object fails only itself),
@@ -208,9 +278,31 @@ impl Function {
             let mut ingester = self.ingester.lock().await;
             ingester.set_budget(budget);
             let outcomes = ingester.ingest_batch(&items).await;
+            let mut digests = Vec::new();
             for ((index, resolved), outcome) in resolved_objects.iter().zip(outcomes) {
                 metrics.record(&outcome);
+                if let Ok(
+                    Outcome::Ingested(cloudtrail_delta::Report {
+                        kind: LogKind::Digest,
+                        ..
+                    })
+                    | Outcome::AlreadyIngested {
+                        kind: LogKind::Digest,
+                    },
+                ) = &outcome
+                {
+                    digests.push((*index, resolved.uri()));
+                }
                 results[*index] = Some(log_outcome(&ingester, resolved, outcome));
+            }
+            drop(ingester);
+            let uris: Vec<String> = digests.iter().map(|(_, uri)| uri.clone()).collect();
+            let scheduled = self.schedule_verifications(&uris).await;
+            for ((index, _), scheduled) in digests.iter().zip(scheduled) {
+                if let Err(e) = scheduled {
+                    metrics.record_failure();
+                    results[*index] = Some(Err(e));
+                }
             }
         }
         results

@@ -21,6 +21,7 @@ pub const AGGREGATED_TABLE_URI: &str = "AGGREGATED_TABLE_URI";
 pub const DIGEST_TABLE_URI: &str = "DIGEST_TABLE_URI";
 pub const PUBLIC_KEYS_FILE: &str = "PUBLIC_KEYS_FILE";
 pub const VERIFY_GRACE_MINUTES: &str = "VERIFY_GRACE_MINUTES";
+pub const VERIFY_QUEUE_URL: &str = "VERIFY_QUEUE_URL";
 pub const LOCKING_PROVIDER: &str = "AWS_S3_LOCKING_PROVIDER";
 pub const LOCK_TABLE_NAME: &str = "DELTA_DYNAMO_TABLE_NAME";
 pub const PARALLEL_READS: &str = "CLOUDTRAIL_DELTA_PARALLEL_READS";
@@ -204,6 +205,14 @@ pub const VARIABLES: &[Variable] = &[
                   list late ones).",
     },
     Variable {
+        name: VERIFY_QUEUE_URL,
+        flag: None,
+        default: "",
+        read_by: &["ingest"],
+        meaning: "The SQS queue through which the ingest function verifies each digest's \
+                  hour once the grace period has passed; unset, it verifies nothing.",
+    },
+    Variable {
         name: TARGET_FILE_MB,
         flag: Some("--target-file-mb"),
         default: "128",
@@ -317,6 +326,8 @@ pub struct Settings {
     pub public_keys_file: Option<std::path::PathBuf>,
     /// How long after its delivery an ingested log may be in no digest.
     pub verify_grace: Duration,
+    /// The queue of the ingest function's delayed verifications, if any.
+    pub verify_queue: Option<String>,
 }
 
 /// A missing or bad setting, named. Displays as `configuration: …`.
@@ -369,6 +380,7 @@ impl Settings {
         };
         let public_keys_file = read.value(PUBLIC_KEYS_FILE).map(std::path::PathBuf::from);
         let verify_grace = Duration::from_secs(read.number(VERIFY_GRACE_MINUTES, 180)? * 60);
+        let verify_queue = read.value(VERIFY_QUEUE_URL);
         Ok(Self {
             tables,
             commit_mode,
@@ -379,6 +391,7 @@ impl Settings {
             scope,
             public_keys_file,
             verify_grace,
+            verify_queue,
         })
     }
 

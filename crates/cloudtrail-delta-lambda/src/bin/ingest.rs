@@ -15,7 +15,9 @@ async fn main() -> Result<(), Error> {
     cloudtrail_delta_lambda::init_logging();
     let settings =
         Settings::from_env(Program::IngestFunction).inspect_err(|e| tracing::error!("{e}"))?;
-    let function = Function::new(settings).await;
+    let function = Function::new(settings)
+        .await
+        .inspect_err(|e| tracing::error!("{e}"))?;
     let function = &function;
     let memory_mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
         .ok()

@@ -7,19 +7,28 @@
 //! |-------------------------|--------------|------------------------------------------------------|
 //! | `ObjectsIngested`       | Count        | objects committed by this invocation                 |
 //! | `ObjectsAlreadyIngested`| Count        | duplicates: objects found in the table already       |
-//! | `ObjectsSkipped`        | Count        | digests, folder markers, other files                 |
+//! | `ObjectsSkipped`        | Count        | folder markers, other files                          |
 //! | `ObjectsFailed`         | Count        | objects that failed (retried, then dead-lettered)    |
 //! | `Records`               | Count        | records committed                                    |
 //! | `ObjectBytes`           | Bytes        | bytes of the committed objects, as stored (gzip)     |
 //! | `CommitRetries`         | Count        | retries of the most contended commit (lost races)    |
 //! | `IngestLagSeconds`      | Seconds      | now − the newest eventTime committed (if any)        |
 //! | `DurationMs`            | Milliseconds | the invocation's handling time                       |
+//!
+//! And when the invocation verified a digest's hour ([`crate::verify`]):
+//!
+//! | metric                  | unit         | meaning                                              |
+//! |-------------------------|--------------|------------------------------------------------------|
+//! | `LogFilesUnverified`    | Count        | ingested log files no digest vouches for (unlisted, or a hash mismatch) |
+//! | `LogFilesMissing`       | Count        | log files a digest lists that no table holds         |
+//! | `DigestSignatureInvalid`| Count        | digests unsigned, badly signed, or breaking the chain |
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
 use crate::ingest::{Outcome, Report};
+use crate::verify::{FindingKind, Verification};
 
 /// The CloudWatch namespace of our metrics.
 pub const NAMESPACE: &str = "CloudTrailDelta";
@@ -36,6 +45,33 @@ pub struct InvocationMetrics {
     pub commit_retries: u64,
     /// The newest eventTime committed, in microseconds since the epoch.
     pub newest_event_micros: Option<i64>,
+    /// What the verifications of this invocation found, if it made any.
+    pub verified: Option<VerificationCounts>,
+}
+
+/// The findings of verifications, by metric.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct VerificationCounts {
+    pub log_files_unverified: u64,
+    pub log_files_missing: u64,
+    pub digest_signature_invalid: u64,
+}
+
+impl VerificationCounts {
+    /// The counts of one verification's findings.
+    pub fn of(verification: &Verification) -> Self {
+        let count =
+            |kinds: &[FindingKind]| kinds.iter().map(|k| verification.count(*k) as u64).sum();
+        Self {
+            log_files_unverified: count(&[FindingKind::Unlisted, FindingKind::HashMismatch]),
+            log_files_missing: count(&[FindingKind::Missing]),
+            digest_signature_invalid: count(&[
+                FindingKind::Unsigned,
+                FindingKind::BadSignature,
+                FindingKind::ChainBreak,
+            ]),
+        }
+    }
 }
 
 impl InvocationMetrics {
@@ -47,6 +83,17 @@ impl InvocationMetrics {
             Ok(Outcome::Skipped(_)) => self.skipped += 1,
             Err(_) => self.failed += 1,
         }
+    }
+
+    /// Adds what one verification found.
+    pub fn record_verification(&mut self, verification: &Verification) {
+        let found = VerificationCounts::of(verification);
+        let total = self
+            .verified
+            .get_or_insert_with(VerificationCounts::default);
+        total.log_files_unverified += found.log_files_unverified;
+        total.log_files_missing += found.log_files_missing;
+        total.digest_signature_invalid += found.digest_signature_invalid;
     }
 
     /// Adds one object that failed before it reached the ingester (unreadable event, etc.).
@@ -85,6 +132,19 @@ impl InvocationMetrics {
                 json!(duration.as_secs_f64() * 1e3),
             ),
         ];
+        if let Some(found) = self.verified {
+            values.push((
+                "LogFilesUnverified",
+                "Count",
+                json!(found.log_files_unverified),
+            ));
+            values.push(("LogFilesMissing", "Count", json!(found.log_files_missing)));
+            values.push((
+                "DigestSignatureInvalid",
+                "Count",
+                json!(found.digest_signature_invalid),
+            ));
+        }
         if let Some(newest) = self.newest_event_micros {
             let lag = (now_millis as f64 / 1e3 - newest as f64 / 1e6).max(0.0);
             values.push(("IngestLagSeconds", "Seconds", json!(lag)));

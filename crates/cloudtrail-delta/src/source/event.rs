@@ -9,11 +9,15 @@
 //!   message succeeds or fails on its own (`batchItemFailures`);
 //! - EventBridge "Object Created" events from `aws.s3`.
 //!
+//! An SQS message may instead ask for the verification of a digest's hour
+//! (`{"cloudtrailDeltaVerify": {…}}`, a [`VerifyRequest`]), which the function sends itself
+//! when a digest lands, delayed until the grace period has passed.
+//!
 //! Anything else is an [`EventError`] that says what was received.
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use aws_lambda_events::event::sqs::SqsEvent;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One S3 object an event announces.
@@ -56,6 +60,33 @@ pub struct QueueMessage {
     pub message_id: String,
     /// The objects its body announces, or why the body could not be read.
     pub objects: Result<Vec<ObjectRef>, EventError>,
+    /// The verification it asks for, if it is such a message (then it announces no object).
+    pub verify: Option<VerifyRequest>,
+}
+
+/// The key of a verification request in an SQS message body.
+pub const VERIFY_KEY: &str = "cloudtrailDeltaVerify";
+
+/// A request to verify the hour a digest covers, once `due` has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyRequest {
+    /// The digest object that landed (`s3://bucket/key`).
+    pub digest: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// The hour it covers, in seconds since the epoch: from `start` to before `end`.
+    pub start: i64,
+    pub end: i64,
+    /// When to verify (seconds since the epoch): the end plus the grace period.
+    pub due: i64,
+}
+
+impl VerifyRequest {
+    /// The SQS message body that carries it.
+    pub fn to_body(&self) -> String {
+        serde_json::json!({ VERIFY_KEY: self }).to_string()
+    }
 }
 
 /// An event we cannot act on.
@@ -201,7 +232,9 @@ fn parse_sqs_batch(payload: &Value) -> Result<Vec<QueueMessage>, EventError> {
                 kind: "SQS message",
                 field: "messageId",
             })?;
+            let verify = message.body.as_deref().and_then(verify_request);
             let objects = match message.body.as_deref() {
+                _ if verify.is_some() => Ok(Vec::new()),
                 None => Err(EventError::Missing {
                     kind: "SQS message",
                     field: "body",
@@ -211,9 +244,16 @@ fn parse_sqs_batch(payload: &Value) -> Result<Vec<QueueMessage>, EventError> {
             Ok(QueueMessage {
                 message_id,
                 objects,
+                verify,
             })
         })
         .collect()
+}
+
+/// The verification a message body asks for, if it is such a message.
+fn verify_request(body: &str) -> Option<VerifyRequest> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    serde_json::from_value(value.get(VERIFY_KEY)?.clone()).ok()
 }
 
 /// The body of a queued message: an S3 notification, an EventBridge event, an SNS envelope
@@ -402,6 +442,27 @@ mod tests {
         ));
         assert_eq!(messages[2].objects, Ok(Vec::new()));
         assert_eq!(messages[3].objects.as_ref().unwrap()[0].key, "b.json.gz");
+        assert!(messages.iter().all(|m| m.verify.is_none()));
+    }
+
+    #[test]
+    fn a_verification_request_reads_back_from_its_message() {
+        let request = VerifyRequest {
+            digest: "s3://b/AWSLogs/1/CloudTrail-Digest/us-east-1/2024/04/30/d.json.gz".into(),
+            account: Some("1".into()),
+            region: Some("us-east-1".into()),
+            start: 1_714_514_400,
+            end: 1_714_518_000,
+            due: 1_714_528_800,
+        };
+        let payload = json!({"Records": [
+            {"messageId": "v1", "body": request.to_body(), "eventSource": "aws:sqs"},
+        ]});
+        let Invocation::Queue(messages) = parse_invocation(&payload).unwrap() else {
+            panic!("expected a queue batch");
+        };
+        assert_eq!(messages[0].verify.as_ref(), Some(&request));
+        assert_eq!(messages[0].objects, Ok(Vec::new()));
     }
 
     #[test]
