@@ -14,10 +14,14 @@ LAMBDA_ZIP := target/lambda/cloudtrail-delta-lambda/bootstrap.zip
 
 .PHONY: demo test lint build deploy invoke-local bench bench-modes bench-memory bench-file-memory bench-scale bench-commit-rate soak clean tools
 
-## demo: build, then ingest the bundled sample logs into ./delta/ and print what landed.
+## demo: build, ingest the bundled sample logs into ./delta/, verify their signed digests, and
+## print what landed.
 demo:
 	$(CARGO) build --release --bin cloudtrail-delta
 	./target/release/cloudtrail-delta ingest samples
+	@echo
+	./target/release/cloudtrail-delta verify --from 2024-04-30 --to 2024-04-30 \
+	  --public-keys samples/public-keys.json
 	@echo
 	@echo "Parquet files by table and partition:"
 	@find delta -name '*.parquet' | sed -E 's|/part-[^/]+$$||' | sort | uniq -c

@@ -51,10 +51,76 @@ pub struct Digest {
     pub log_files: Vec<ListedLog>,
 }
 
-/// The digests whose `event_date` (the UTC date of `digestEndTime`) is in `days`.
+/// Which digests to read: those of an account and region (when set) that end between
+/// `end_from` and `end_to` (microseconds). Files whose statistics in the Delta log (minimum
+/// and maximum of `awsAccountId`, `digestS3Object`, `digestEndTime`) rule them out are not
+/// read: before compaction each digest is a file of its own, so a verification of one
+/// account-region hour reads a few dozen files, not every digest of an organization.
+#[derive(Debug, Clone, Default)]
+pub struct DigestFilter<'a> {
+    pub account: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub end_from: i64,
+    pub end_to: i64,
+}
+
+impl DigestFilter<'_> {
+    /// Whether a file with these statistics (the `add` action's JSON) may hold a wanted
+    /// digest; true when they say too little.
+    fn may_hold(&self, stats: Option<&str>) -> bool {
+        let Some(stats) = stats.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        else {
+            return true;
+        };
+        let bound = |which: &str, column: &str| {
+            stats
+                .get(which)
+                .and_then(|v| v.get(column))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let time = |which: &str| {
+            bound(which, "digestEndTime")
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.timestamp_micros())
+        };
+        // Statistics keep times to the millisecond: a second of slack either side.
+        if time("maxValues").is_some_and(|max| max + 1_000_000 < self.end_from)
+            || time("minValues").is_some_and(|min| min - 1_000_000 > self.end_to)
+        {
+            return false;
+        }
+        if let Some(account) = self.account
+            && let (Some(min), Some(max)) = (
+                bound("minValues", "awsAccountId"),
+                bound("maxValues", "awsAccountId"),
+            )
+            && !(min.as_str() <= account && account <= max.as_str())
+        {
+            return false;
+        }
+        // A file of digests of one account and region (its first and last keys agree) holds
+        // only theirs.
+        if let (Some(min), Some(max)) = (
+            bound("minValues", "digestS3Object"),
+            bound("maxValues", "digestS3Object"),
+        ) && let (Some(first), Some(last)) = (account_and_region(&min), account_and_region(&max))
+            && first == last
+        {
+            let (account, region) = first;
+            return self.account.is_none_or(|a| a == account)
+                && self.region.is_none_or(|r| r == region);
+        }
+        true
+    }
+}
+
+/// The digests whose `event_date` (the UTC date of `digestEndTime`) is in `days` and that
+/// `filter` wants.
 pub async fn read_digests(
     table: &DeltaTable,
     days: &RangeInclusive<NaiveDate>,
+    filter: &DigestFilter<'_>,
 ) -> DeltaResult<Vec<Digest>> {
     let (first, last) = (
         partition_days(&days.start().format("%Y-%m-%d").to_string())?,
@@ -70,7 +136,9 @@ pub async fn read_digests(
             .flatten()
             .map(|d| partition_days(&d))
             .transpose()?;
-        if !day.is_some_and(|d| (first..=last).contains(&d)) {
+        if !day.is_some_and(|d| (first..=last).contains(&d))
+            || !filter.may_hold(file.stats().as_deref())
+        {
             continue;
         }
         for batch in crate::table::read_whole_file(store.as_ref(), &file).await? {
@@ -234,4 +302,57 @@ pub async fn ingested_objects(
             .is_some_and(|d| days.contains(&d))
     }));
     Ok(objects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000_000;
+
+    fn stats(account: &str, key: &str, end: &str) -> String {
+        serde_json::json!({
+            "numRecords": 3,
+            "minValues": {"awsAccountId": account, "digestS3Object": key, "digestEndTime": end},
+            "maxValues": {"awsAccountId": account, "digestS3Object": key, "digestEndTime": end},
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_file_is_skipped_only_when_its_statistics_rule_it_out() {
+        let key = "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/04/30/d.json.gz";
+        let end = "2024-04-30T23:00:00.000Z";
+        let at_end = 1_714_518_000_000_000;
+        let filter = DigestFilter {
+            account: Some("1"),
+            region: Some("us-east-1"),
+            end_from: at_end - HOUR,
+            end_to: at_end + HOUR,
+        };
+        assert!(filter.may_hold(Some(&stats("1", key, end))));
+        assert!(filter.may_hold(None), "no statistics: read it");
+        assert!(!filter.may_hold(Some(&stats("2", &key.replace("/1/", "/2/"), end))));
+        assert!(!filter.may_hold(Some(&stats(
+            "1",
+            &key.replace("us-east-1", "eu-west-1"),
+            end
+        ))));
+        assert!(!filter.may_hold(Some(&stats("1", key, "2024-04-30T20:00:00.000Z"))));
+        assert!(!filter.may_hold(Some(&stats("1", key, "2024-05-01T02:00:00.000Z"))));
+        // A compacted file of many accounts and regions is read.
+        let mixed = serde_json::json!({
+            "minValues": {"awsAccountId": "0", "digestS3Object": "AWSLogs/0/CloudTrail-Digest/a/x"},
+            "maxValues": {"awsAccountId": "9", "digestS3Object": "AWSLogs/9/CloudTrail-Digest/z/x"},
+        })
+        .to_string();
+        assert!(filter.may_hold(Some(&mixed)));
+        assert!(
+            DigestFilter {
+                end_to: i64::MAX,
+                ..Default::default()
+            }
+            .may_hold(Some(&stats("7", key, end)))
+        );
+    }
 }

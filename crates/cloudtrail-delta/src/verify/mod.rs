@@ -27,7 +27,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use deltalake::errors::DeltaTableError;
 use serde::Serialize;
 
-use self::inputs::{Digest, ingested_objects, read_digests};
+use self::inputs::{Digest, DigestFilter, ingested_objects, read_digests};
 use self::public_keys::{KeysError, PublicKeys};
 use crate::settings::TableUris;
 use crate::table::commit::CommitMode;
@@ -201,7 +201,16 @@ pub async fn verify(
         .map_err(table_error(digest_uri))?
     {
         Some(table) => {
-            let digests = read_digests(&table, &digest_days)
+            // The digests that can matter: of the scope's account and region, from the hour
+            // before its start (the first one's predecessor) to a day after its end
+            // (backfills).
+            let filter = DigestFilter {
+                account: scope.account.as_deref(),
+                region: scope.region.as_deref(),
+                end_from: (scope.start - TimeDelta::hours(2)).timestamp_micros(),
+                end_to: (scope.end + TimeDelta::days(1)).timestamp_micros(),
+            };
+            let digests = read_digests(&table, &digest_days, &filter)
                 .await
                 .map_err(table_error(digest_uri))?;
             let hashes = ingested_objects(Some(&table), storage_options, &digest_days)
