@@ -15,7 +15,7 @@ use std::path::Path;
 use arrow::array::RecordBatch;
 use cloudtrail_delta::TableUris;
 use cloudtrail_delta::parse::decode::{Limits, decompressed};
-use cloudtrail_delta::parse::parse_log;
+use cloudtrail_delta::parse::{Sha256Hash, parse_log};
 use cloudtrail_delta::writer::encoding::writer_properties;
 use cloudtrail_delta::{Ingester, LogKind, Outcome, SourceObject};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -100,6 +100,8 @@ fn stages(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // The SHA-256 parsing computes of the uncompressed bytes (what digests list).
+    group.bench_function("sha256", |b| b.iter(|| Sha256Hash::of(&json)));
     group.bench_function("parse", |b| b.iter(|| parse(&json)));
     let batches = parse(&json);
     let schema = LogKind::CloudTrail.arrow_schema();
