@@ -215,3 +215,63 @@ def test_the_readme_query_lists_the_rows_of_unverified_log_files(trail, tmp_path
     expected = {(path.resolve().as_uri(), record["eventID"])
                 for path in (altered, planted) for record in load(path)}
     assert sorted(rows) == sorted(expected)
+
+
+def test_without_a_keys_file_the_keys_come_from_list_public_keys(trail, tmp_path):
+    """No --public-keys: verify asks CloudTrail's ListPublicKeys (the AWS SDK over HTTP, here
+    to a stand-in on 127.0.0.1, since the emulator has no CloudTrail keys), following its
+    pages, once per region the digests come from."""
+    import base64
+    import http.server
+    import re
+    import threading
+
+    keys = json.loads((trail / "keys.json").read_text())["PublicKeyList"]
+    asked = []
+
+    class ListPublicKeys(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+            assert self.headers["X-Amz-Target"] == "CloudTrail_20131101.ListPublicKeys"
+            region = re.search(r"Credential=[^/]+/\d+/([^/]+)/cloudtrail/",
+                               self.headers["Authorization"]).group(1)
+            asked.append((region, body.get("NextToken")))
+            if body.get("NextToken") is None:  # a first page with another key only
+                page = {"PublicKeyList": [{"Value": base64.b64encode(b"other").decode(),
+                                           "Fingerprint": "0" * 32}], "NextToken": "2"}
+            else:
+                page = {"PublicKeyList": [{**keys[0], "ValidityStartTime": 1577836800,
+                                           "ValidityEndTime": 1893456000}]}
+            data = json.dumps(page).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ListPublicKeys)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    logs = copy_of(trail, tmp_path)
+    tables = ["--table", str(tmp_path / "ct"), "--insights-table", str(tmp_path / "insights"),
+              "--digest-table", str(tmp_path / "digests")]
+    ingested = subprocess.run([BIN, "ingest", *tables, str(logs)], capture_output=True, text=True)
+    assert ingested.returncode == 0, ingested.stderr
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_port}",
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_REGION": "us-east-1"}
+    env.pop("PUBLIC_KEYS_FILE", None)
+    try:
+        result = subprocess.run([BIN, "verify", *tables, "--from", "2024-04-30",
+                                 "--to", "2024-04-30"], capture_output=True, text=True, env=env)
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "30/30 digests valid" in result.stdout, result.stdout
+    regions = {region for region, _ in asked}
+    assert regions == set(generate_logs.REGIONS)
+    # Each region once (two pages), whatever the number of its digests.
+    assert sorted(asked, key=repr) == sorted(((r, t) for r in regions for t in (None, "2")),
+                                             key=repr), asked
