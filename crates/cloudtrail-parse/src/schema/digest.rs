@@ -17,15 +17,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, Date32Array, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray,
-};
+use arrow::array::{ArrayRef, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray};
 use arrow::buffer::NullBuffer;
-use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use serde_json::{Map, Value};
 
-use super::{EVENT_DATE, RESCUED_DATA, SOURCE_URI};
-use crate::columns::parse_timestamp_micros;
+use super::{EVENT_DATE, RESCUED_DATA, SOURCE_URI, event_dates, repeated};
+use crate::columns::{Column, Timestamp, parse_timestamp_micros};
 
 /// The column that says where a digest's signature came from.
 pub const SIGNATURE_SOURCE: &str = "signatureSource";
@@ -117,10 +115,6 @@ const DIGEST_TIMES: [&str; 4] = [
 const LOG_FILE_STRINGS: [&str; 4] = ["s3Bucket", "s3Object", "hashValue", "hashAlgorithm"];
 const LOG_FILE_TIMES: [&str; 2] = ["newestEventTime", "oldestEventTime"];
 
-fn timestamp_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-}
-
 fn log_file_fields() -> Fields {
     LOG_FILE_STRINGS
         .iter()
@@ -128,7 +122,7 @@ fn log_file_fields() -> Fields {
         .chain(
             LOG_FILE_TIMES
                 .iter()
-                .map(|name| Field::new(*name, timestamp_type(), true)),
+                .map(|name| Field::new(*name, Timestamp::data_type(), true)),
         )
         .collect()
 }
@@ -136,7 +130,7 @@ fn log_file_fields() -> Fields {
 /// The digests table's schema.
 pub fn schema() -> SchemaRef {
     let string = |name: &str| Field::new(name, DataType::Utf8, true);
-    let time = |name: &str| Field::new(name, timestamp_type(), true);
+    let time = |name: &str| Field::new(name, Timestamp::data_type(), true);
     Arc::new(Schema::new(vec![
         string("awsAccountId"),
         time("digestStartTime"),
@@ -224,7 +218,9 @@ pub fn parse_digest(
         .iter()
         .map(|name| (*name, take_time(&mut document, name)))
         .collect();
-    let end = times["digestEndTime"].ok_or(DigestError::NoEndTime)?;
+    if times["digestEndTime"].is_none() {
+        return Err(DigestError::NoEndTime);
+    }
     let log_files = match document.remove("logFiles") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(entries)) => entries
@@ -287,11 +283,12 @@ pub fn parse_digest(
         log_file_columns,
         Some(NullBuffer::from(log_file_present)),
     );
-    let day = i32::try_from(end.div_euclid(86_400_000_000)).ok();
+    let end_times = repeat_time("digestEndTime");
+    let days = event_dates(&end_times);
     let columns: Vec<ArrayRef> = vec![
         repeat_string("awsAccountId"),
         repeat_time("digestStartTime"),
-        repeat_time("digestEndTime"),
+        end_times,
         repeat_string("digestS3Bucket"),
         repeat_string("digestS3Object"),
         repeat_string("digestPublicKeyFingerprint"),
@@ -308,8 +305,8 @@ pub fn parse_digest(
         repeat_string("signatureAlgorithm"),
         Arc::new(StringArray::from(vec![signature.source.as_str(); rows])),
         Arc::new(StringArray::from(rescued)),
-        Arc::new(StringArray::from(vec![uri; rows])),
-        Arc::new(Date32Array::from(vec![day; rows])),
+        Arc::new(repeated(uri, rows)),
+        Arc::new(days),
     ];
     Ok(RecordBatch::try_new(schema(), columns).expect("columns of the digest schema"))
 }
