@@ -232,14 +232,17 @@ fn parse_sqs_batch(payload: &Value) -> Result<Vec<QueueMessage>, EventError> {
                 kind: "SQS message",
                 field: "messageId",
             })?;
-            let verify = message.body.as_deref().and_then(verify_request);
-            let objects = match message.body.as_deref() {
-                _ if verify.is_some() => Ok(Vec::new()),
-                None => Err(EventError::Missing {
-                    kind: "SQS message",
-                    field: "body",
-                }),
-                Some(body) => parse_queued_body(body),
+            let (objects, verify) = match message.body.as_deref().map(parse_queued_body) {
+                None => (
+                    Err(EventError::Missing {
+                        kind: "SQS message",
+                        field: "body",
+                    }),
+                    None,
+                ),
+                Some(Ok(Queued::Objects(objects))) => (Ok(objects), None),
+                Some(Ok(Queued::Verify(request))) => (Ok(Vec::new()), Some(request)),
+                Some(Err(e)) => (Err(e), None),
             };
             Ok(QueueMessage {
                 message_id,
@@ -250,29 +253,47 @@ fn parse_sqs_batch(payload: &Value) -> Result<Vec<QueueMessage>, EventError> {
         .collect()
 }
 
-/// The verification a message body asks for, if it is such a message.
-fn verify_request(body: &str) -> Option<VerifyRequest> {
-    let value: Value = serde_json::from_str(body).ok()?;
-    serde_json::from_value(value.get(VERIFY_KEY)?.clone()).ok()
+/// What a queued message asks for.
+enum Queued {
+    Objects(Vec<ObjectRef>),
+    Verify(VerifyRequest),
 }
 
-/// The body of a queued message: an S3 notification, an EventBridge event, an SNS envelope
-/// around either, or the `s3:TestEvent` S3 sends when a notification is configured (nothing
-/// to ingest).
-fn parse_queued_body(body: &str) -> Result<Vec<ObjectRef>, EventError> {
-    let value: Value = serde_json::from_str(body).map_err(|e| EventError::Malformed {
+/// The body of a queued message, parsed once: a verification request, or the objects it
+/// announces (see [`queued_objects`]).
+fn parse_queued_body(body: &str) -> Result<Queued, EventError> {
+    let value = body_json(body)?;
+    match value.get(VERIFY_KEY) {
+        Some(request) => serde_json::from_value(request.clone())
+            .map(Queued::Verify)
+            .map_err(|e| EventError::Malformed {
+                kind: "verification request",
+                reason: e.to_string(),
+            }),
+        None => queued_objects(&value).map(Queued::Objects),
+    }
+}
+
+fn body_json(body: &str) -> Result<Value, EventError> {
+    serde_json::from_str(body).map_err(|e| EventError::Malformed {
         kind: "SQS message body",
         reason: e.to_string(),
-    })?;
+    })
+}
+
+/// The objects a queued message announces: an S3 notification, an EventBridge event, an SNS
+/// envelope around either, or the `s3:TestEvent` S3 sends when a notification is configured
+/// (nothing to ingest).
+fn queued_objects(value: &Value) -> Result<Vec<ObjectRef>, EventError> {
     if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(Vec::new());
     }
     if value.get("Type").and_then(Value::as_str) == Some("Notification")
         && let Some(message) = value.get("Message").and_then(Value::as_str)
     {
-        return parse_queued_body(message);
+        return queued_objects(&body_json(message)?);
     }
-    match parse_invocation(&value)? {
+    match parse_invocation(value)? {
         Invocation::Objects(objects) => Ok(objects),
         Invocation::Queue(_) => Err(EventError::UnknownShape(
             "an SQS batch inside an SQS message".to_owned(),
