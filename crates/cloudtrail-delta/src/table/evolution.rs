@@ -7,6 +7,9 @@
 //! (written by a newer release), which our files simply do not hold, readers seeing nulls.
 //! A column whose type differs is not: [`Incompatible`] names it.
 //!
+//! [`add_missing_columns`] makes that metadata commit, for the log tables and their ingest
+//! indexes alike.
+//!
 //! Files of one table may then hold different column sets. Compaction reads each into one
 //! schema, the table's ([`table_schema`]), filling the columns a file lacks with nulls
 //! ([`conform`]), so that no column is dropped, whichever release compacts.
@@ -18,8 +21,60 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType as ArrowType, Field, Fields, Schema, SchemaRef};
 use arrow::error::ArrowError;
+use deltalake::DeltaTable;
+use deltalake::errors::DeltaTableError;
 use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
-use deltalake::kernel::{DataType, StructType};
+use deltalake::kernel::transaction::TransactionError;
+use deltalake::kernel::{DataType, StructField, StructType};
+
+use super::commit::without_log_cleanup;
+
+/// Tries of the metadata commit that adds this version's columns to a table, each after
+/// another writer's commit overtook the last.
+const UPGRADE_ATTEMPTS: usize = 10;
+
+/// Brings `table` to `ours`: a table that lacks some of our columns gains them in one
+/// metadata commit, retried on a concurrent commit (another writer may be upgrading it too:
+/// then there is nothing left to add); a table with more columns than ours is left as it is;
+/// one with a column of another type fails with what `incompatible` makes of it. `uri` names
+/// the table in logs and errors.
+pub async fn add_missing_columns(
+    mut table: DeltaTable,
+    ours: &StructType,
+    uri: &str,
+    incompatible: impl Fn(Incompatible) -> DeltaTableError,
+) -> Result<DeltaTable, DeltaTableError> {
+    for _ in 0..UPGRADE_ATTEMPTS {
+        let actual = table.snapshot()?.schema();
+        let missing = missing_fields(&actual, ours).map_err(&incompatible)?;
+        if missing.is_empty() {
+            return Ok(table);
+        }
+        let added: Vec<StructField> = fields_to_add(ours, &missing).into_iter().cloned().collect();
+        tracing::info!(table = %uri, columns = ?missing, "adding this version's columns to the table");
+        match table
+            .clone()
+            .add_columns()
+            .with_fields(added)
+            .with_commit_properties(without_log_cleanup())
+            .await
+        {
+            Ok(upgraded) => table = upgraded,
+            // Another writer committed meanwhile (perhaps the same upgrade): look again.
+            Err(DeltaTableError::Transaction {
+                source: TransactionError::CommitConflict(_),
+            })
+            | Err(DeltaTableError::VersionAlreadyExists(_)) => {
+                table.update_incremental(None).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(DeltaTableError::Generic(format!(
+        "{uri}: could not add this version's columns after {UPGRADE_ATTEMPTS} tries, each \
+         overtaken by another commit"
+    )))
+}
 
 /// A column this version cannot write as the table has it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -46,6 +46,7 @@ use parquet::file::statistics::Statistics;
 use url::Url;
 
 use crate::table::commit::{create_once, without_log_cleanup};
+use crate::table::evolution;
 use crate::table::ingested::{IngestedObject, RecentIngests};
 
 /// The index's folder under the data table's root.
@@ -267,32 +268,11 @@ impl IngestIndex {
     /// release); another writer adding them first is fine.
     async fn add_missing_columns(&mut self) -> DeltaResult<()> {
         let ours: StructType = index_schema().as_ref().try_into_kernel()?;
-        let theirs = self.table.snapshot()?.schema();
-        let missing: Vec<_> = ours
-            .fields()
-            .filter(|f| theirs.field(f.name()).is_none())
-            .cloned()
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        match self
-            .table
-            .clone()
-            .add_columns()
-            .with_fields(missing)
-            .with_commit_properties(without_log_cleanup())
-            .await
-        {
-            Ok(upgraded) => self.table = upgraded,
-            Err(DeltaTableError::Transaction {
-                source: TransactionError::CommitConflict(_),
-            })
-            | Err(DeltaTableError::VersionAlreadyExists(_)) => {
-                self.table.update_incremental(None).await?;
-            }
-            Err(e) => return Err(e),
-        }
+        let uri = self.table.table_url().to_string();
+        self.table = evolution::add_missing_columns(self.table.clone(), &ours, &uri, |e| {
+            DeltaTableError::Generic(format!("the ingest index {uri}: {e}"))
+        })
+        .await?;
         Ok(())
     }
 

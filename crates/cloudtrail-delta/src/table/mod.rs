@@ -31,14 +31,14 @@ use std::collections::HashMap;
 use deltalake::errors::DeltaTableError;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitConflictError, TransactionError};
-use deltalake::kernel::{Action, Add, StructField, StructType, Transaction};
+use deltalake::kernel::{Action, Add, StructType, Transaction};
 use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::table::config::TablePropertiesExt;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 
 use self::commit::{CommitMode, without_log_cleanup};
-use self::evolution::{Incompatible, fields_to_add, missing_fields};
+use self::evolution::{Incompatible, missing_fields};
 use self::ingest_index::IngestIndex;
 use self::ingested::{IngestedObject, RecentIngests, SHA256_KEY, SOURCES_KEY, delivery_day};
 use self::layout::stats_columns;
@@ -83,10 +83,6 @@ pub const TXN_RETENTION: &str = "interval 6 hours";
 /// its `txn` action carries that date as `lastUpdated`, so it is expired from the start and
 /// a backfill of years adds nothing to checkpoints (the index and the log remember it).
 const BACKFILL_AFTER_DAYS: i64 = 2;
-
-/// Tries of the metadata commit that adds this version's columns to a table, each after
-/// another writer's commit overtook the last.
-const UPGRADE_ATTEMPTS: usize = 10;
 
 /// The record batches of one of a table's Parquet files, read whole first: for small files
 /// (compaction's inputs, the ingest index's files), where one request beats ranged reads.
@@ -177,56 +173,21 @@ impl LogTable {
         })
     }
 
-    /// Brings `table` to this version's schema (see [`crate::table::evolution`]): a table
-    /// that lacks some of our columns gains them in one metadata commit, retried on a
-    /// concurrent commit (another writer may be upgrading it too: then there is nothing left
-    /// to add); a table with more columns than ours is written as it is; one with a column of
-    /// another type fails, naming it.
+    /// Brings `table` to this version's schema (see [`evolution::add_missing_columns`]); a
+    /// column of another type fails, naming it.
     async fn evolve(
-        mut table: DeltaTable,
+        table: DeltaTable,
         kind: LogKind,
         uri: &str,
     ) -> Result<DeltaTable, DeltaTableError> {
         let ours: StructType = kind.arrow_schema().as_ref().try_into_kernel()?;
-        for _ in 0..UPGRADE_ATTEMPTS {
-            let actual = table.snapshot()?.schema();
-            let incompatible = |e: Incompatible| {
-                DeltaTableError::Generic(format!(
-                    "{uri} cannot take this version's {kind} records: {e}; write them to \
-                     another table, or rewrite this one with the column's new type"
-                ))
-            };
-            let missing = missing_fields(&actual, &ours).map_err(incompatible)?;
-            if missing.is_empty() {
-                return Ok(table);
-            }
-            let added: Vec<StructField> = fields_to_add(&ours, &missing)
-                .into_iter()
-                .cloned()
-                .collect();
-            tracing::info!(table = %uri, columns = ?missing, "adding this version's columns to the table");
-            match table
-                .clone()
-                .add_columns()
-                .with_fields(added)
-                .with_commit_properties(without_log_cleanup())
-                .await
-            {
-                Ok(upgraded) => table = upgraded,
-                // Another writer committed meanwhile (perhaps the same upgrade): look again.
-                Err(DeltaTableError::Transaction {
-                    source: TransactionError::CommitConflict(_),
-                })
-                | Err(DeltaTableError::VersionAlreadyExists(_)) => {
-                    table.update_incremental(None).await?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(DeltaTableError::Generic(format!(
-            "{uri}: could not add this version's columns after {UPGRADE_ATTEMPTS} tries, each \
-             overtaken by another commit"
-        )))
+        evolution::add_missing_columns(table, &ours, uri, |e: Incompatible| {
+            DeltaTableError::Generic(format!(
+                "{uri} cannot take this version's {kind} records: {e}; write them to \
+                 another table, or rewrite this one with the column's new type"
+            ))
+        })
+        .await
     }
 
     /// Checks, without a request, that a table can be at `uri`: a table URI of a known
