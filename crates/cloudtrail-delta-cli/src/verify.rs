@@ -7,10 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::{NaiveDate, TimeDelta, Utc};
-use cloudtrail_delta::aws;
 use cloudtrail_delta::settings::{self, Settings};
-use cloudtrail_delta::verify::public_keys::PublicKeys;
-use cloudtrail_delta::verify::{self, KeySource, Scope, Verification};
+use cloudtrail_delta::verify::public_keys::KeyProvider;
+use cloudtrail_delta::verify::{self, Scope, Verification};
 
 use crate::{TableArgs, commit_setup, read_settings};
 
@@ -70,31 +69,13 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         ..Scope::days(from, to)
     };
     let aws_config = commit_setup(&settings, settings.tables.on_s3()).await;
-    let given;
-    let mut cache = HashMap::new();
-    let config;
-    let keys = match &settings.public_keys_file {
-        Some(path) => {
-            given = PublicKeys::from_file(path)?;
-            KeySource::Given(&given)
-        }
-        None => {
-            config = match aws_config {
-                Some(config) => config,
-                None => aws::load_config().await,
-            };
-            KeySource::ListPublicKeys {
-                config: &config,
-                cache: &mut cache,
-            }
-        }
-    };
+    let mut keys = KeyProvider::new(settings.public_keys_file.as_deref(), aws_config)?;
     let result = verify::verify(
         &settings.tables,
         &HashMap::new(),
         &settings.commit_mode,
         &scope,
-        keys,
+        &mut keys,
     )
     .await
     .context("verify")?;

@@ -14,8 +14,8 @@ use cloudtrail_delta::parse::route::{account_and_region, delivery_time};
 use cloudtrail_delta::settings::{Settings, TableUris};
 use cloudtrail_delta::source::event::VerifyRequest;
 use cloudtrail_delta::table::commit::CommitMode;
-use cloudtrail_delta::verify::public_keys::PublicKeys;
-use cloudtrail_delta::verify::{self, KeySource, Scope, Verification};
+use cloudtrail_delta::verify::public_keys::KeyProvider;
+use cloudtrail_delta::verify::{self, Scope, Verification};
 
 /// The longest delay SQS puts on a message.
 const MAX_DELAY_SECONDS: i64 = 900;
@@ -38,13 +38,11 @@ pub enum VerificationError {
 pub struct Verifier {
     queue_url: String,
     sqs: aws_sdk_sqs::Client,
-    aws_config: aws_config::SdkConfig,
     tables: TableUris,
     commit_mode: CommitMode,
     grace: Duration,
     /// Keys from `PUBLIC_KEYS_FILE`, else fetched with ListPublicKeys and kept by region.
-    given_keys: Option<PublicKeys>,
-    fetched_keys: Mutex<HashMap<String, PublicKeys>>,
+    keys: Mutex<KeyProvider>,
 }
 
 impl Verifier {
@@ -56,20 +54,17 @@ impl Verifier {
         let Some(queue_url) = settings.verify_queue.clone() else {
             return Ok(None);
         };
-        let given_keys = settings
-            .public_keys_file
-            .as_deref()
-            .map(PublicKeys::from_file)
-            .transpose()?;
+        let keys = KeyProvider::new(
+            settings.public_keys_file.as_deref(),
+            Some(aws_config.clone()),
+        )?;
         Ok(Some(Self {
             queue_url,
             sqs: aws_sdk_sqs::Client::new(aws_config),
-            aws_config: aws_config.clone(),
             tables: settings.tables.clone(),
             commit_mode: settings.commit_mode.clone(),
             grace: settings.verify_grace,
-            given_keys,
-            fetched_keys: Mutex::new(HashMap::new()),
+            keys: Mutex::new(keys),
         }))
     }
 
@@ -128,20 +123,13 @@ impl Verifier {
             grace: TimeDelta::from_std(self.grace).unwrap_or(verify::DEFAULT_GRACE),
             now,
         };
-        let mut fetched = self.fetched_keys.lock().await;
-        let keys = match &self.given_keys {
-            Some(keys) => KeySource::Given(keys),
-            None => KeySource::ListPublicKeys {
-                config: &self.aws_config,
-                cache: &mut fetched,
-            },
-        };
+        let mut keys = self.keys.lock().await;
         let verification = verify::verify(
             &self.tables,
             &HashMap::new(),
             &self.commit_mode,
             &scope,
-            keys,
+            &mut keys,
         )
         .await
         .map_err(|source| VerificationError::Verify {

@@ -28,7 +28,7 @@ use deltalake::errors::DeltaTableError;
 use serde::Serialize;
 
 use self::inputs::{Digest, DigestFilter, ingested_objects, read_digests};
-use self::public_keys::{KeysError, PublicKeys};
+use self::public_keys::{KeyProvider, KeysError, PublicKeys};
 use crate::settings::TableUris;
 use crate::table::commit::CommitMode;
 use crate::table::ingested::IngestedObject;
@@ -164,24 +164,13 @@ pub enum VerifyError {
     NoDigestTable,
 }
 
-/// Where public keys come from.
-pub enum KeySource<'a> {
-    /// These keys only (a file).
-    Given(&'a PublicKeys),
-    /// CloudTrail's `ListPublicKeys` in each digest's region, cached in `cache` by region.
-    ListPublicKeys {
-        config: &'a aws_config::SdkConfig,
-        cache: &'a mut HashMap<String, PublicKeys>,
-    },
-}
-
 /// Verifies `scope` against the tables at `uris`.
 pub async fn verify(
     uris: &TableUris,
     storage_options: &HashMap<String, String>,
     mode: &CommitMode,
     scope: &Scope,
-    keys: KeySource<'_>,
+    keys: &mut KeyProvider,
 ) -> Result<Verification, VerifyError> {
     let digest_uri = uris.of(LogKind::Digest).ok_or(VerifyError::NoDigestTable)?;
     let table_error = |table: &str| {
@@ -233,31 +222,18 @@ pub async fn verify(
             .map_err(table_error(uri))?;
         logs.extend(objects.into_iter().map(|o| (kind, o)));
     }
-    let keys = match keys {
-        KeySource::Given(keys) => keys.clone(),
-        KeySource::ListPublicKeys { config, cache } => {
-            let regions: BTreeSet<&str> = digests
-                .0
-                .iter()
-                .filter_map(|d| d.region.as_deref())
-                .collect();
-            let mut keys = PublicKeys::default();
-            for region in regions {
-                if !cache.contains_key(region) {
-                    let fetched = PublicKeys::fetch(
-                        config,
-                        region,
-                        (scope.start - TimeDelta::days(2)).timestamp(),
-                        (scope.end + TimeDelta::days(2)).timestamp(),
-                    )
-                    .await?;
-                    cache.insert(region.to_owned(), fetched);
-                }
-                keys.extend(cache[region].clone());
-            }
-            keys
-        }
-    };
+    let wanted: Vec<(&str, &str)> = digests
+        .0
+        .iter()
+        .filter_map(|d| Some((d.region.as_deref()?, d.fingerprint.as_deref()?)))
+        .collect();
+    let keys = keys
+        .keys_for(
+            &wanted,
+            (scope.start - TimeDelta::days(2)).timestamp(),
+            (scope.end + TimeDelta::days(2)).timestamp(),
+        )
+        .await?;
     Ok(check(scope, &digests.0, &digests.1, &logs, &keys))
 }
 

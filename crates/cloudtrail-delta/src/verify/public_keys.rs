@@ -1,8 +1,9 @@
 //! The public keys CloudTrail signs digests with, by fingerprint: from a file saved from
 //! `aws cloudtrail list-public-keys` (offline, and in tests), or from CloudTrail's
-//! `ListPublicKeys` in each region the digests come from, fetched once per region.
+//! `ListPublicKeys` in each region the digests come from, fetched once per region and again
+//! only when a digest names a key not fetched yet ([`KeyProvider`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use base64::Engine;
@@ -125,6 +126,66 @@ impl PublicKeys {
     }
 }
 
+/// Where verification takes the public keys from, kept across verifications (the function's
+/// warm invocations): a file, or `ListPublicKeys`, whose answers are kept by region.
+pub struct KeyProvider {
+    /// The keys of a file: these and no others.
+    file: Option<PublicKeys>,
+    /// Else ListPublicKeys, with this configuration (loaded when first needed).
+    config: Option<aws_config::SdkConfig>,
+    fetched: HashMap<String, PublicKeys>,
+}
+
+impl KeyProvider {
+    /// Keys from `file` when given, else from ListPublicKeys with `config` (or the
+    /// environment's, loaded on the first call).
+    pub fn new(
+        file: Option<&Path>,
+        config: Option<aws_config::SdkConfig>,
+    ) -> Result<Self, KeysError> {
+        Ok(Self {
+            file: file.map(PublicKeys::from_file).transpose()?,
+            config,
+            fetched: HashMap::new(),
+        })
+    }
+
+    /// The keys that digests naming `wanted` (region and fingerprint of each) need, for a
+    /// period from `start` to `end` (seconds since the epoch). A region is asked again when
+    /// one of its fingerprints is not among the keys it gave before: CloudTrail rotates them.
+    pub async fn keys_for(
+        &mut self,
+        wanted: &[(&str, &str)],
+        start: i64,
+        end: i64,
+    ) -> Result<PublicKeys, KeysError> {
+        if let Some(keys) = &self.file {
+            return Ok(keys.clone());
+        }
+        let mut by_region: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for (region, fingerprint) in wanted {
+            by_region.entry(region).or_default().insert(fingerprint);
+        }
+        let mut keys = PublicKeys::default();
+        for (region, fingerprints) in by_region {
+            let known = self
+                .fetched
+                .get(region)
+                .is_some_and(|k| fingerprints.iter().all(|f| k.get(f).is_some()));
+            if !known {
+                let config = match &self.config {
+                    Some(config) => config,
+                    None => self.config.insert(crate::aws::load_config().await),
+                };
+                let fetched = PublicKeys::fetch(config, region, start, end).await?;
+                self.fetched.insert(region.to_owned(), fetched);
+            }
+            keys.extend(self.fetched[region].clone());
+        }
+        Ok(keys)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +206,33 @@ mod tests {
         std::fs::write(&path, r#"{"Keys": []}"#).unwrap();
         let error = PublicKeys::from_file(&path).unwrap_err().to_string();
         assert!(error.contains("list-public-keys"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_region_is_asked_again_only_for_a_key_it_did_not_give() {
+        // ListPublicKeys at an address where nothing answers: any call fails.
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url("http://127.0.0.1:9")
+            .region(aws_sdk_cloudtrail::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_cloudtrail::config::Credentials::for_tests())
+            .retry_config(aws_sdk_cloudtrail::config::retry::RetryConfig::disabled())
+            .load()
+            .await;
+        let mut provider = KeyProvider::new(None, Some(config)).unwrap();
+        let mut fetched = PublicKeys::default();
+        fetched.insert("k1".into(), vec![1]);
+        provider.fetched.insert("us-east-1".into(), fetched);
+        let keys = provider
+            .keys_for(&[("us-east-1", "k1")], 0, 1)
+            .await
+            .unwrap();
+        assert_eq!(keys.get("k1"), Some(&[1u8][..]));
+        let rotated = provider.keys_for(&[("us-east-1", "k2")], 0, 1).await;
+        assert!(matches!(rotated, Err(KeysError::Api { .. })), "{rotated:?}");
+        let other_region = provider.keys_for(&[("eu-west-1", "k1")], 0, 1).await;
+        assert!(
+            matches!(other_region, Err(KeysError::Api { .. })),
+            "{other_region:?}"
+        );
     }
 }
