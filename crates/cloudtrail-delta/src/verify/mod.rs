@@ -27,7 +27,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use deltalake::errors::DeltaTableError;
 use serde::Serialize;
 
-use self::inputs::{Digest, DigestFilter, ingested_objects, read_digests};
+use self::inputs::{Digest, DigestFilter, ListedLog, ingested_objects, read_digests};
 use self::public_keys::{KeyProvider, KeysError, PublicKeys};
 use crate::settings::TableUris;
 use crate::table::commit::CommitMode;
@@ -247,14 +247,7 @@ pub fn check(
 ) -> Verification {
     let micros = |t: DateTime<Utc>| t.timestamp_micros();
     let (start, end) = (micros(scope.start), micros(scope.end));
-    let digest_hashes: HashMap<&str, &str> = digest_objects
-        .iter()
-        .filter_map(|o| Some((o.uri.as_deref()?, o.sha256.as_deref()?)))
-        .collect();
-    let by_location: HashMap<(Option<&str>, &str), &Digest> = digests
-        .iter()
-        .filter_map(|d| Some(((d.bucket.as_deref(), layout_key(d.object.as_deref()?)), d)))
-        .collect();
+    let known = KnownDigests::of(digests, digest_objects);
     let ingested: HashMap<&str, Vec<&IngestedObject>> = logs
         .iter()
         .filter_map(|(_, o)| Some((layout_key(o.uri.as_deref()?), o)))
@@ -277,18 +270,16 @@ pub fn check(
             continue;
         }
         result.digests += 1;
-        let own_hash = digest_hashes.get(digest.uri.as_str()).copied();
-        let signature = signature_of(digest);
         let mut valid = true;
-        if let Some(finding) = changed_after_ingest(digest, digest_objects) {
+        if let Some(finding) = changed_after_ingest(digest, &known) {
             result.findings.push(finding);
             valid = false;
         }
-        if let Some(finding) = check_signature(digest, signature.as_deref(), own_hash, keys) {
+        if let Some(finding) = check_signature(digest, &known, keys) {
             result.findings.push(finding);
             valid = false;
         }
-        match check_chain(digest, &by_location, &digest_hashes, start, digests) {
+        match check_chain(digest, &known, start, digests) {
             Ok(Some(gap)) => result.gaps.push(gap),
             Ok(None) => {}
             Err(finding) => {
@@ -299,51 +290,10 @@ pub fn check(
         result.digests_valid += usize::from(valid);
         for file in &digest.log_files {
             result.log_files_listed += 1;
-            // Every version of the object the tables hold: one overwritten in S3 after it was
-            // ingested was ingested again (new content, new ingest id), and each is checked.
-            let versions: Vec<&&IngestedObject> = ingested
-                .get(layout_key(&file.object))
-                .into_iter()
-                .flatten()
-                .filter(|o| same_bucket(o.uri.as_deref(), file.bucket.as_deref()))
-                .collect();
-            let log_finding = |kind, object: String, detail: String| Finding {
-                kind,
-                object,
-                digest: Some(digest.uri.clone()),
-                detail,
-            };
-            if versions.is_empty() {
-                result.findings.push(log_finding(
-                    FindingKind::Missing,
-                    location(file.bucket.as_deref(), &file.object),
-                    "listed in the digest, not in any table".into(),
-                ));
-                continue;
-            }
-            let mut mismatched = false;
-            let mut unhashed = false;
-            for object in versions {
-                match (&object.sha256, &file.hash) {
-                    (None, _) => unhashed = true,
-                    (Some(ours), Some(theirs)) if ours.eq_ignore_ascii_case(theirs) => {}
-                    (Some(ours), theirs) => {
-                        mismatched = true;
-                        result.findings.push(log_finding(
-                            FindingKind::HashMismatch,
-                            object.uri.clone().unwrap_or_default(),
-                            format!(
-                                "SHA-256 {ours} ingested, {} listed",
-                                theirs.as_deref().unwrap_or("none")
-                            ),
-                        ));
-                    }
-                }
-            }
-            if unhashed && !mismatched {
-                result.log_files_without_hash += 1;
-            } else if !mismatched {
-                result.log_files_verified += 1;
+            match check_listed(digest, file, &ingested) {
+                Listed::Verified => result.log_files_verified += 1,
+                Listed::WithoutHash => result.log_files_without_hash += 1,
+                Listed::Findings(found) => result.findings.extend(found),
             }
         }
     }
@@ -385,6 +335,66 @@ pub fn check(
     result
 }
 
+/// What the tables hold of one log file a digest lists.
+enum Listed {
+    /// Every version ingested has the SHA-256 the digest lists.
+    Verified,
+    /// Ingested before hashes were recorded: present, not checked.
+    WithoutHash,
+    /// Missing, or a version with another SHA-256.
+    Findings(Vec<Finding>),
+}
+
+/// Checks `file`, listed in `digest`, against the objects the tables hold (by key from
+/// `AWSLogs/` on): every version of it, since one overwritten in S3 after its ingest was
+/// ingested again (new content, new ingest id).
+fn check_listed(
+    digest: &Digest,
+    file: &ListedLog,
+    ingested: &HashMap<&str, Vec<&IngestedObject>>,
+) -> Listed {
+    let finding = |kind, object: String, detail: String| Finding {
+        kind,
+        object,
+        digest: Some(digest.uri.clone()),
+        detail,
+    };
+    let versions: Vec<&&IngestedObject> = ingested
+        .get(layout_key(&file.object))
+        .into_iter()
+        .flatten()
+        .filter(|o| same_bucket(o.uri.as_deref(), file.bucket.as_deref()))
+        .collect();
+    if versions.is_empty() {
+        return Listed::Findings(vec![finding(
+            FindingKind::Missing,
+            location(file.bucket.as_deref(), &file.object),
+            "listed in the digest, not in any table".into(),
+        )]);
+    }
+    let mut mismatches = Vec::new();
+    let mut unhashed = false;
+    for object in versions {
+        match (&object.sha256, &file.hash) {
+            (None, _) => unhashed = true,
+            (Some(ours), Some(theirs)) if ours.eq_ignore_ascii_case(theirs) => {}
+            (Some(ours), theirs) => mismatches.push(finding(
+                FindingKind::HashMismatch,
+                object.uri.clone().unwrap_or_default(),
+                format!(
+                    "SHA-256 {ours} ingested, {} listed",
+                    theirs.as_deref().unwrap_or("none")
+                ),
+            )),
+        }
+    }
+    match (mismatches.is_empty(), unhashed) {
+        (false, _) => Listed::Findings(mismatches),
+        (true, true) => Listed::WithoutHash,
+        (true, false) => Listed::Verified,
+    }
+}
+
 /// Whether the trail's validation was on in `account` and `region` at `time` (µs): a digest
 /// of theirs covers it, or the hour before a digest that names a predecessor (which then
 /// existed, whether or not it is still in the table).
@@ -409,21 +419,58 @@ fn validated_at(
         })
 }
 
+/// What the checks look digests up by, each computed once.
+struct KnownDigests<'a> {
+    /// By the location each names for itself (bucket, key from `AWSLogs/` on).
+    by_location: HashMap<(Option<&'a str>, &'a str), &'a Digest>,
+    /// The SHA-256 of each digest object as ingested, by URI: more than one when it was
+    /// overwritten after its ingest.
+    versions: HashMap<&'a str, BTreeSet<&'a str>>,
+    /// Each digest's signature (its metadata, or a local copy's `.sig` file), by URI.
+    signatures: HashMap<&'a str, Option<String>>,
+}
+
+impl<'a> KnownDigests<'a> {
+    fn of(digests: &'a [Digest], objects: &'a [IngestedObject]) -> Self {
+        let mut versions: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        for object in objects {
+            if let (Some(uri), Some(sha256)) = (object.uri.as_deref(), object.sha256.as_deref()) {
+                versions.entry(uri).or_default().insert(sha256);
+            }
+        }
+        Self {
+            by_location: digests
+                .iter()
+                .filter_map(|d| Some(((d.bucket.as_deref(), layout_key(d.object.as_deref()?)), d)))
+                .collect(),
+            versions,
+            signatures: digests
+                .iter()
+                .map(|d| (d.uri.as_str(), signature_of(d)))
+                .collect(),
+        }
+    }
+
+    /// The SHA-256 the digest at `uri` was ingested with (the first, if it was overwritten).
+    fn sha256(&self, uri: &str) -> Option<&'a str> {
+        self.versions.get(uri).and_then(|v| v.first().copied())
+    }
+
+    fn signature(&self, uri: &str) -> Option<&str> {
+        self.signatures.get(uri).and_then(Option::as_deref)
+    }
+}
+
 /// A finding when the digest object was ingested in more than one version: it was overwritten
 /// after CloudTrail delivered it (CloudTrail never rewrites a digest).
-fn changed_after_ingest(digest: &Digest, objects: &[IngestedObject]) -> Option<Finding> {
-    let versions: BTreeSet<&str> = objects
-        .iter()
-        .filter(|o| o.uri.as_deref() == Some(digest.uri.as_str()))
-        .filter_map(|o| o.sha256.as_deref())
-        .collect();
-    (versions.len() > 1).then(|| Finding {
+fn changed_after_ingest(digest: &Digest, known: &KnownDigests) -> Option<Finding> {
+    let versions = known.versions.get(digest.uri.as_str())?.len();
+    (versions > 1).then(|| Finding {
         kind: FindingKind::BadSignature,
         object: digest.uri.clone(),
         digest: None,
         detail: format!(
-            "the object was overwritten after it was ingested: {} versions in the table",
-            versions.len()
+            "the object was overwritten after it was ingested: {versions} versions in the table"
         ),
     })
 }
@@ -442,12 +489,8 @@ fn signature_of(digest: &Digest) -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-fn check_signature(
-    digest: &Digest,
-    signature: Option<&str>,
-    own_hash: Option<&str>,
-    keys: &PublicKeys,
-) -> Option<Finding> {
+fn check_signature(digest: &Digest, known: &KnownDigests, keys: &PublicKeys) -> Option<Finding> {
+    let (signature, own_hash) = (known.signature(&digest.uri), known.sha256(&digest.uri));
     let finding = |kind, detail: String| {
         Some(Finding {
             kind,
@@ -522,8 +565,7 @@ fn check_signature(
 /// `Ok(Some(gap))` when it names none after an earlier digest of its chain.
 fn check_chain(
     digest: &Digest,
-    by_location: &HashMap<(Option<&str>, &str), &Digest>,
-    hashes: &HashMap<&str, &str>,
+    known: &KnownDigests,
     period_start: i64,
     all: &[Digest],
 ) -> Result<Option<Gap>, Finding> {
@@ -548,12 +590,13 @@ fn check_chain(
             after: b.uri.clone(),
         }));
     };
-    let previous = by_location
+    let previous = known
+        .by_location
         .get(&(
             digest.previous_bucket.as_deref(),
             layout_key(previous_object),
         ))
-        .or_else(|| by_location.get(&(None, layout_key(previous_object))));
+        .or_else(|| known.by_location.get(&(None, layout_key(previous_object))));
     let Some(previous) = previous else {
         // Before the period and the day read before it: not ours to judge.
         if digest.start_micros.unwrap_or(digest.end_micros) <= period_start {
@@ -565,23 +608,20 @@ fn check_chain(
         )));
     };
     if let Some(named) = digest.previous_signature.as_deref()
-        && signature_of(previous).as_deref() != Some(named)
+        && known.signature(&previous.uri) != Some(named)
     {
         return Err(broken(format!(
             "previousDigestSignature is not the signature of {}",
             previous.uri
         )));
     }
-    match (
-        hashes.get(previous.uri.as_str()),
-        digest.previous_hash.as_deref(),
-    ) {
+    match (known.sha256(&previous.uri), digest.previous_hash.as_deref()) {
         (Some(ours), Some(named)) if ours.eq_ignore_ascii_case(named) => Ok(None),
         (ours, named) => Err(broken(format!(
             "previousDigestHashValue {} is not the SHA-256 of {} ({})",
             named.unwrap_or("none"),
             previous.uri,
-            ours.unwrap_or(&"not recorded")
+            ours.unwrap_or("not recorded")
         ))),
     }
 }
