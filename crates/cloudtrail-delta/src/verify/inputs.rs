@@ -6,14 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
-use arrow::datatypes::{Date32Type, TimestampMicrosecondType};
+use arrow::datatypes::TimestampMicrosecondType;
 use chrono::NaiveDate;
 use deltalake::DeltaTable;
 use deltalake::errors::{DeltaResult, DeltaTableError};
 
 use crate::table::ingest_index::IngestIndex;
 use crate::table::ingested::{IngestedObject, RecentIngests, delivery_day};
-use crate::table::layout::partition_days;
 use cloudtrail_parse::route::account_and_region;
 use cloudtrail_parse::schema::digest::{SIGNATURE_SOURCE, canonical_time};
 use cloudtrail_parse::schema::{EVENT_DATE, RESCUED_DATA, SOURCE_URI};
@@ -122,10 +121,6 @@ pub async fn read_digests(
     days: &RangeInclusive<NaiveDate>,
     filter: &DigestFilter<'_>,
 ) -> DeltaResult<Vec<Digest>> {
-    let (first, last) = (
-        partition_days(&days.start().format("%Y-%m-%d").to_string())?,
-        partition_days(&days.end().format("%Y-%m-%d").to_string())?,
-    );
     let store = table.log_store().object_store(None);
     let mut by_uri: BTreeMap<String, Digest> = BTreeMap::new();
     for file in table.snapshot()?.log_data().iter() {
@@ -134,15 +129,12 @@ pub async fn read_digests(
             .get(EVENT_DATE)
             .cloned()
             .flatten()
-            .map(|d| partition_days(&d))
-            .transpose()?;
-        if !day.is_some_and(|d| (first..=last).contains(&d))
-            || !filter.may_hold(file.stats().as_deref())
-        {
+            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+        if !day.is_some_and(|d| days.contains(&d)) || !filter.may_hold(file.stats().as_deref()) {
             continue;
         }
         for batch in crate::table::read_whole_file(store.as_ref(), &file).await? {
-            add_rows(&batch?, (first, last), &mut by_uri)?;
+            add_rows(&batch?, &mut by_uri)?;
         }
     }
     Ok(by_uri.into_values().collect())
@@ -161,11 +153,9 @@ fn value(array: &StringArray, row: usize) -> Option<String> {
     array.is_valid(row).then(|| array.value(row).to_owned())
 }
 
-fn add_rows(
-    batch: &RecordBatch,
-    (first, last): (i32, i32),
-    by_uri: &mut BTreeMap<String, Digest>,
-) -> DeltaResult<()> {
+/// Adds the rows of one of the table's files (all of one `event_date`, which files do not
+/// hold: the partition says it) to the digests they belong to.
+fn add_rows(batch: &RecordBatch, by_uri: &mut BTreeMap<String, Digest>) -> DeltaResult<()> {
     let column = |name: &str| strings(batch, name);
     let times = |name: &str| {
         batch
@@ -197,9 +187,6 @@ fn add_rows(
         column(SIGNATURE_SOURCE)?,
     );
     let (starts, ends) = (times("digestStartTime")?, times("digestEndTime")?);
-    let dates = batch
-        .column_by_name(EVENT_DATE)
-        .and_then(|c| c.as_primitive_opt::<Date32Type>());
     let log_file = batch
         .column_by_name("logFile")
         .and_then(|c| c.as_struct_opt())
@@ -218,9 +205,6 @@ fn add_rows(
         file_column("hashValue")?,
     );
     for row in 0..batch.num_rows() {
-        if dates.is_some_and(|d| d.is_valid(row) && !(first..=last).contains(&d.value(row))) {
-            continue;
-        }
         let (Some(uri), true) = (value(uris, row), ends.is_valid(row)) else {
             continue;
         };
