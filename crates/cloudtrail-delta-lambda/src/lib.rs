@@ -210,28 +210,21 @@ impl Function {
         }
     }
 
-    /// Asks for the verification of the hour of each digest that landed (or was found in
-    /// the table already: a retry may be the one whose first request was never sent); an
-    /// error is `<uri>: <cause>`.
-    async fn schedule_verifications(&self, digests: &[String]) -> Vec<Result<(), String>> {
-        let mut results = Vec::with_capacity(digests.len());
-        for uri in digests {
-            let request = self
-                .verifier
-                .as_ref()
-                .and_then(|v| Some((v, v.request_for(uri)?)));
-            let result = match request {
-                Some((verifier, request)) => {
-                    verifier.enqueue(&request).await.map_err(|e| e.to_string())
-                }
-                None => Ok(()),
-            };
-            if let Err(e) = &result {
-                tracing::error!(uri = %uri, error = %e, "verification not scheduled");
-            }
-            results.push(result);
-        }
-        results
+    /// Asks for the verification of the hour of a digest that landed (or was found in the
+    /// table already: a retry may be the one whose first request was never sent); the error
+    /// names the digest.
+    async fn schedule_verification(&self, uri: &str) -> Result<(), String> {
+        let Some((verifier, request)) = self
+            .verifier
+            .as_ref()
+            .and_then(|v| Some((v, v.request_for(uri)?)))
+        else {
+            return Ok(());
+        };
+        verifier.enqueue(&request).await.map_err(|e| {
+            tracing::error!(uri = %uri, error = %e, "verification not scheduled");
+            e.to_string()
+        })
     }
 
     /// Ingests objects together (one commit per table; a failing object fails only itself),
@@ -296,12 +289,10 @@ impl Function {
                 results[*index] = Some(log_outcome(&ingester, resolved, outcome));
             }
             drop(ingester);
-            let uris: Vec<String> = digests.iter().map(|(_, uri)| uri.clone()).collect();
-            let scheduled = self.schedule_verifications(&uris).await;
-            for ((index, _), scheduled) in digests.iter().zip(scheduled) {
-                if let Err(e) = scheduled {
+            for (index, uri) in digests {
+                if let Err(e) = self.schedule_verification(&uri).await {
                     metrics.record_failure();
-                    results[*index] = Some(Err(e));
+                    results[index] = Some(Err(e));
                 }
             }
         }
