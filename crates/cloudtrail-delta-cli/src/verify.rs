@@ -65,8 +65,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope {
         account: args.account.clone(),
         region: args.region.clone(),
-        grace: TimeDelta::from_std(settings.verify_grace).unwrap_or(verify::DEFAULT_GRACE),
-        ..Scope::days(from, to)
+        ..Scope::days(from, to, settings.verify_grace)
     };
     let aws_config = commit_setup(&settings, settings.tables.on_s3()).await;
     let mut keys = KeyProvider::new(settings.public_keys_file.as_deref(), aws_config)?;

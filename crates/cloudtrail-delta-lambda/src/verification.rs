@@ -5,7 +5,6 @@
 //! ([`cloudtrail_delta::verify`]) and reports the findings as metrics and log lines.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use tokio::sync::Mutex;
@@ -40,7 +39,7 @@ pub struct Verifier {
     sqs: aws_sdk_sqs::Client,
     tables: TableUris,
     commit_mode: CommitMode,
-    grace: Duration,
+    grace: TimeDelta,
     /// Keys from `PUBLIC_KEYS_FILE`, else fetched with ListPublicKeys and kept by region.
     keys: Mutex<KeyProvider>,
 }
@@ -74,14 +73,13 @@ impl Verifier {
     pub fn request_for(&self, uri: &str) -> Option<VerifyRequest> {
         let end = delivery_time(uri)?;
         let (account, region) = account_and_region(uri).unzip();
-        let grace = i64::try_from(self.grace.as_secs()).unwrap_or(i64::MAX);
         Some(VerifyRequest {
             digest: uri.to_owned(),
             account: account.map(str::to_owned),
             region: region.map(str::to_owned),
             start: end - 3600,
             end,
-            due: end.saturating_add(grace),
+            due: end.saturating_add(self.grace.num_seconds()),
         })
     }
 
@@ -120,7 +118,7 @@ impl Verifier {
             end: at(request.end),
             account: request.account.clone(),
             region: request.region.clone(),
-            grace: TimeDelta::from_std(self.grace).unwrap_or(verify::DEFAULT_GRACE),
+            grace: self.grace,
             now,
         };
         let mut keys = self.keys.lock().await;

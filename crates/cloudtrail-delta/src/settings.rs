@@ -22,6 +22,11 @@ pub const DIGEST_TABLE_URI: &str = "DIGEST_TABLE_URI";
 pub const PUBLIC_KEYS_FILE: &str = "PUBLIC_KEYS_FILE";
 pub const VERIFY_GRACE_MINUTES: &str = "VERIFY_GRACE_MINUTES";
 pub const VERIFY_QUEUE_URL: &str = "VERIFY_QUEUE_URL";
+
+/// How long after a log's delivery it may still be missing from every digest, by default:
+/// CloudTrail writes each hour's digest within the next hour, and backfill digests follow
+/// late logs.
+pub const DEFAULT_VERIFY_GRACE_MINUTES: u64 = 180;
 pub const LOCKING_PROVIDER: &str = "AWS_S3_LOCKING_PROVIDER";
 pub const LOCK_TABLE_NAME: &str = "DELTA_DYNAMO_TABLE_NAME";
 pub const PARALLEL_READS: &str = "CLOUDTRAIL_DELTA_PARALLEL_READS";
@@ -325,7 +330,7 @@ pub struct Settings {
     /// Where verification takes public keys from: a file, or else ListPublicKeys.
     pub public_keys_file: Option<std::path::PathBuf>,
     /// How long after its delivery an ingested log may be in no digest.
-    pub verify_grace: Duration,
+    pub verify_grace: chrono::TimeDelta,
     /// The queue of the ingest function's delayed verifications, if any.
     pub verify_queue: Option<String>,
 }
@@ -379,7 +384,12 @@ impl Settings {
             Program::Command | Program::MaintenanceFunction => None,
         };
         let public_keys_file = read.value(PUBLIC_KEYS_FILE).map(std::path::PathBuf::from);
-        let verify_grace = Duration::from_secs(read.number(VERIFY_GRACE_MINUTES, 180)? * 60);
+        let grace_minutes = read.number(VERIFY_GRACE_MINUTES, DEFAULT_VERIFY_GRACE_MINUTES)?;
+        // A grace beyond what a time can hold is no grace at all: nothing is ever overdue.
+        let verify_grace = i64::try_from(grace_minutes)
+            .ok()
+            .and_then(chrono::TimeDelta::try_minutes)
+            .unwrap_or(chrono::TimeDelta::MAX);
         let verify_queue = read.value(VERIFY_QUEUE_URL);
         Ok(Self {
             tables,
@@ -590,6 +600,10 @@ mod tests {
         assert_eq!(
             settings.maintenance.vacuum_retention.as_secs() / 3600,
             default(VACUUM_RETENTION_HOURS)
+        );
+        assert_eq!(
+            settings.verify_grace.num_minutes() as u64,
+            default(VERIFY_GRACE_MINUTES)
         );
     }
 

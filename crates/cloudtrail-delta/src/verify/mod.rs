@@ -51,15 +51,15 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// Whole UTC days, `from` through `to`.
-    pub fn days(from: NaiveDate, to: NaiveDate) -> Self {
+    /// Whole UTC days, `from` through `to`, with a grace period of `grace`.
+    pub fn days(from: NaiveDate, to: NaiveDate, grace: TimeDelta) -> Self {
         let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
         Self {
             start: midnight(from),
             end: midnight(to) + TimeDelta::days(1),
             account: None,
             region: None,
-            grace: DEFAULT_GRACE,
+            grace,
             now: Utc::now(),
         }
     }
@@ -69,10 +69,6 @@ impl Scope {
             && self.region.as_deref().is_none_or(|r| region == Some(r))
     }
 }
-
-/// How long after a log's delivery it may still be missing from every digest: CloudTrail
-/// writes each hour's digest within the next hour, and backfill digests follow late logs.
-pub const DEFAULT_GRACE: TimeDelta = TimeDelta::hours(3);
 
 /// What kind of problem a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
