@@ -37,21 +37,30 @@ impl std::fmt::Display for SkipReason {
     }
 }
 
+/// The folders CloudTrail writes under an account's folder, and the table of each. Network
+/// activity events have the management and data events' record shape.
+const KIND_FOLDERS: [(&str, LogKind); 5] = [
+    ("CloudTrail", LogKind::CloudTrail),
+    ("CloudTrail-NetworkActivity", LogKind::CloudTrail),
+    ("CloudTrail-Insight", LogKind::Insights),
+    ("CloudTrail-Aggregated", LogKind::Aggregated),
+    ("CloudTrail-Digest", LogKind::Digest),
+];
+
+/// The log kind whose folder `folder` is, if it is one.
+fn kind_of_folder(folder: &str) -> Option<LogKind> {
+    KIND_FOLDERS
+        .iter()
+        .find_map(|(name, kind)| (*name == folder).then_some(*kind))
+}
+
 /// Routes an object by its key (or local path).
 pub fn route(key: &str) -> Route {
     if key.is_empty() || key.ends_with('/') {
         return Route::Skip(SkipReason::FolderMarker);
     }
     // The folder nearest to the file decides (a prefix may itself contain such names).
-    let mut folders = key.rsplit('/').skip(1);
-    let kind = folders.find_map(|folder| match folder {
-        // Network activity events have the management and data events' record shape.
-        "CloudTrail" | "CloudTrail-NetworkActivity" => Some(LogKind::CloudTrail),
-        "CloudTrail-Insight" => Some(LogKind::Insights),
-        "CloudTrail-Aggregated" => Some(LogKind::Aggregated),
-        "CloudTrail-Digest" => Some(LogKind::Digest),
-        _ => None,
-    });
+    let kind = key.rsplit('/').skip(1).find_map(kind_of_folder);
     match kind {
         Some(kind) if key.ends_with(".json.gz") || key.ends_with(".json") => Route::Ingest(kind),
         _ => Route::Skip(SkipReason::NotALog),
@@ -63,22 +72,13 @@ pub fn route(key: &str) -> Route {
 /// the day before: batches of objects group by it to keep few partitions open at once.
 pub fn delivery_date(key: &str) -> Option<&str> {
     let folders: Vec<&str> = key.rsplit('/').skip(1).collect();
-    // Nearest folders first: DD, MM, YYYY, region, CloudTrail[-Insight].
+    // Nearest folders first: DD, MM, YYYY, region, the kind's folder.
     match folders.as_slice() {
-        [
-            day,
-            month,
-            year,
-            _region,
-            "CloudTrail"
-            | "CloudTrail-NetworkActivity"
-            | "CloudTrail-Insight"
-            | "CloudTrail-Aggregated"
-            | "CloudTrail-Digest",
-            ..,
-        ] if [(year, 4), (month, 2), (day, 2)]
-            .iter()
-            .all(|(part, len)| part.len() == *len && part.bytes().all(|b| b.is_ascii_digit())) =>
+        [day, month, year, _region, kind, ..]
+            if kind_of_folder(kind).is_some()
+                && [(year, 4), (month, 2), (day, 2)].iter().all(|(part, len)| {
+                    part.len() == *len && part.bytes().all(|b| b.is_ascii_digit())
+                }) =>
         {
             let end = key.len() - key.rsplit('/').next().map_or(0, str::len) - 1;
             Some(&key[end - 10..end])
@@ -87,22 +87,13 @@ pub fn delivery_date(key: &str) -> Option<&str> {
     }
 }
 
-/// The folders CloudTrail writes under an account's folder, one per log kind.
-const KIND_FOLDERS: [&str; 5] = [
-    "CloudTrail",
-    "CloudTrail-NetworkActivity",
-    "CloudTrail-Insight",
-    "CloudTrail-Aggregated",
-    "CloudTrail-Digest",
-];
-
 /// The account and region of an object by its key (the folders around its kind's folder),
 /// if the key has CloudTrail's layout.
 pub fn account_and_region(key: &str) -> Option<(&str, &str)> {
     let folders: Vec<&str> = key.split('/').collect();
     let kind = folders
         .iter()
-        .rposition(|folder| KIND_FOLDERS.contains(folder))?;
+        .rposition(|folder| kind_of_folder(folder).is_some())?;
     match (kind.checked_sub(1), folders.get(kind + 1)) {
         (Some(account), Some(region)) if kind + 1 < folders.len() - 1 => {
             Some((folders[account], region))
